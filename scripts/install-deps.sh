@@ -10,6 +10,7 @@ PACKAGES=(
   libasio-dev           # standalone Asio: the runtime's event loop and sockets
   zlib1g-dev libzstd-dev liblzma-dev   # compressed directory documents
   libgtest-dev          # GoogleTest (unit and integration tests)
+  nlohmann-json3-dev    # JSON: tests read the test network's network.json
   libbenchmark-dev      # Google Benchmark (bench/)
   tor                   # C tor: the private test network and the reference client
   curl                  # SOCKS client in tests and the demo

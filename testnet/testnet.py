@@ -748,11 +748,28 @@ def check_authority(net, auth):
         meta.get("valid-after", "?"))
 
 
+def relays_without_consensus(net):
+    # An exit refuses streams from a middle it does not know ("open a stream
+    # from unknown relay"), so every relay must hold a consensus before the
+    # network is usable, not just the authorities.
+    lacking = []
+    for n in net["authorities"] + net["relays"]:
+        dd = n["datadir"]
+        if not any(os.path.exists(os.path.join(dd, f))
+                   for f in ("cached-consensus", "cached-microdesc-consensus")):
+            lacking.append(n["nickname"])
+    return lacking
+
+
 def check_network(net):
     results = []
     for a in net["authorities"]:
         ok, msg = check_authority(net, a)
         results.append((a["nickname"], ok, msg))
+    if all(ok for _, ok, _ in results):
+        lacking = relays_without_consensus(net)
+        if lacking:
+            results.append(("relays", False, "no consensus yet at " + ",".join(lacking)))
     return all(ok for _, ok, _ in results), results
 
 

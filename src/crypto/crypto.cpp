@@ -127,6 +127,24 @@ Bytes Digest::peek() const {
 }
 size_t Digest::size() const { return static_cast<size_t>(EVP_MD_CTX_get_size(ctx_.get())); }
 
+// The low-level SHA1_* calls are deprecated in OpenSSL 3 but remain the only
+// allocation-free way to clone a running SHA-1 (C tor uses them the same way).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+Sha1State::Sha1State() {
+  if (SHA1_Init(&ctx_) != 1) fatal("SHA1_Init");
+}
+void Sha1State::update(ByteSpan data) {
+  if (SHA1_Update(&ctx_, data.data(), data.size()) != 1) fatal("SHA1_Update");
+}
+Sha1Digest Sha1State::finish() const {
+  SHA_CTX tmp = ctx_;
+  Sha1Digest out;
+  if (SHA1_Final(out.data(), &tmp) != 1) fatal("SHA1_Final");
+  return out;
+}
+#pragma GCC diagnostic pop
+
 AesCtr::AesCtr(ByteSpan key, ByteSpan iv) : ctx_(EVP_CIPHER_CTX_new()) {
   const EVP_CIPHER *c = key.size() == 16 ? EVP_aes_128_ctr() : key.size() == 32 ? EVP_aes_256_ctr() : nullptr;
   if (!c) fatal("AesCtr key size");

@@ -3,6 +3,7 @@
 // AES-CTR, X25519, Ed25519, RSA-1024/2048 PKCS#1 v1.5 signatures. No I/O.
 #pragma once
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <array>
 #include <memory>
@@ -56,6 +57,21 @@ class Digest {
 
  private:
   std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree> ctx_;
+};
+
+// A running SHA-1 held as a plain value: copying it is a memcpy and finish()
+// writes into a fixed array, so the per-cell relay digests (tor-spec §6.1:
+// clone, update, compare, commit only on match) allocate nothing. Digest
+// (EVP) reallocates its provider context on every copy.
+class Sha1State {
+ public:
+  Sha1State();
+  void update(ByteSpan data);
+  // The digest of everything so far; the running state is left unchanged.
+  Sha1Digest finish() const;
+
+ private:
+  SHA_CTX ctx_;
 };
 
 // An AES-CTR keystream with its position kept across calls (tor-spec §0.3:

@@ -47,6 +47,8 @@ inline Error make_error(ErrorKind k, std::string msg) { return Error(k, std::mov
 template <typename T>
 class [[nodiscard]] Result {
  public:
+  // An empty result is an error; Asio needs default-constructible results.
+  Result() : v_(std::in_place_index<1>, Error(ErrorKind::kInternal, "no result")) {}
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Error err) : v_(std::in_place_index<1>, std::move(err)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
@@ -96,4 +98,16 @@ using Status = Result<void>;
   do {                                                     \
     auto tc_try_void_ = (expr);                            \
     if (!tc_try_void_.ok()) return std::move(tc_try_void_).error(); \
+  } while (0)
+
+// The same for coroutines (co_return).
+#define TC_CO_TRY_IMPL(tmp, decl, expr)          \
+  auto tmp = (expr);                             \
+  if (!tmp.ok()) co_return std::move(tmp).error(); \
+  decl = std::move(tmp).value()
+#define TC_CO_TRY(decl, expr) TC_CO_TRY_IMPL(TC_CONCAT(tc_cotry_, __LINE__), decl, expr)
+#define TC_CO_TRY_VOID(expr)                                  \
+  do {                                                        \
+    auto tc_cotry_void_ = (expr);                             \
+    if (!tc_cotry_void_.ok()) co_return std::move(tc_cotry_void_).error(); \
   } while (0)

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/) with clang into build-fuzz/ (or
+# $BUILD_DIR) and runs each for a bounded time.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default 30 s, all targets
+#
+# Seeds: fuzz/corpus/<target> (read only); new inputs go to
+# $BUILD_DIR/fuzz-corpus/<target>, kept between runs. FUZZ_FULL_DOCS=1 also
+# seeds the netdoc targets with the whole ../shared/testdata documents (MBs;
+# slower executions). Crashes are saved as $BUILD_DIR/fuzz-artifacts/<target>/
+# crash-*; keep each as fuzz/regressions/<target>/<name> once understood.
+# Prints executions per target; exits 1 if any target crashed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-30}
+[ $# -gt 0 ] && shift
+BUILD_DIR=${BUILD_DIR:-build-fuzz}
+NICE=${NICE:-nice -n 10}
+ALL="fuzz_socks fuzz_cell fuzz_certs fuzz_authority_cert fuzz_consensus fuzz_microdesc fuzz_dirauthority fuzz_config fuzz_control fuzz_http"
+TARGETS=${*:-$ALL}
+
+# Asserts stay on (no NDEBUG): a failed assert in a parser is a finding.
+CC=${CC:-clang} CXX=${CXX:-clang++} cmake -S . -B "$BUILD_DIR" -G Ninja \
+  -DTORCLIENT_FUZZ=ON -DTORCLIENT_BUILD_TESTS=OFF -DTORCLIENT_WERROR=${TORCLIENT_WERROR:-ON} \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" >/dev/null || exit 1
+# Only the fuzz programs and the parser libraries they link (no runtime/app).
+$NICE ninja -C "$BUILD_DIR" $TARGETS || exit 1
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+full_docs() {  # target -> extra seed files from ../shared/testdata
+  local d=../shared/testdata/public-network-2022-11
+  case $1 in
+    fuzz_consensus) echo "$d/cached-microdesc-consensus $d/cached-consensus" ;;
+    fuzz_microdesc) echo "$d/cached-microdescs.new" ;;
+    fuzz_authority_cert) echo "$d/cached-certs" ;;
+  esac
+}
+
+failed=0
+summary=""
+for t in $TARGETS; do
+  work="$BUILD_DIR/fuzz-corpus/$t"
+  art="$BUILD_DIR/fuzz-artifacts/$t"
+  log="$BUILD_DIR/fuzz-logs/$t.log"
+  mkdir -p "$work" "$art" "$(dirname "$log")"
+  seeds=()
+  [ -d "fuzz/corpus/$t" ] && seeds+=("fuzz/corpus/$t")
+  [ -d "fuzz/regressions/$t" ] && seeds+=("fuzz/regressions/$t")
+  if [ "${FUZZ_FULL_DOCS:-0}" = 1 ]; then
+    full="$BUILD_DIR/fuzz-full/$t"
+    mkdir -p "$full"
+    for f in $(full_docs "$t"); do cp -f "$f" "$full/"; done
+    seeds+=("$full")
+  fi
+  echo "== $t: ${SECS}s"
+  $NICE "$BUILD_DIR/fuzz/$t" "$work" "${seeds[@]}" -max_total_time="$SECS" -timeout=20 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" >"$log" 2>&1
+  rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+  done_line=$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)
+  if [ $rc -ne 0 ]; then
+    failed=1
+    echo "   CRASH (rc=$rc): see $log; inputs: $(ls "$art" | tr '\n' ' ')"
+    grep -E 'ERROR: |SUMMARY: |FUZZ_CHECK|runtime error' "$log" | head -5 | sed 's/^/   /'
+    summary+=$(printf '%-22s %12s  %-10s CRASH\n' "$t" "${execs:-?}" "${cov:-}")$'\n'
+  else
+    echo "   ${done_line:-?} ${cov:+($cov)}"
+    summary+=$(printf '%-22s %12s  %-10s ok\n' "$t" "${execs:-?}" "${cov:-}")$'\n'
+  fi
+done
+echo
+printf '%-22s %12s  %-10s %s\n' target executions coverage result
+printf '%s' "$summary"
+exit $failed

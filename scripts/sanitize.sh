@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Sanitizer build: ASan + UBSan (+ LSan, part of ASan on Linux) into
+# build-asan/ (or $BUILD_DIR), then runs tests under ctest.
+#
+#   scripts/sanitize.sh                 # unit tests + fuzz-regression replays
+#   scripts/sanitize.sh -L integration  # any ctest arguments replace the default
+#
+# Integration tests need the private network namespace; wrap the call:
+#   testnet/netns-run.sh scripts/sanitize.sh -L integration
+# UBSan findings abort the test (halt_on_error), leaks fail it (detect_leaks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build-asan}
+BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
+NICE=${NICE:-nice -n 10}
+
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
+  -DTORCLIENT_SANITIZE=ON -DTORCLIENT_WERROR=ON >/dev/null
+$NICE ninja -C "$BUILD_DIR" ${NINJA_TARGETS:-}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-}
+
+if [ $# -eq 0 ]; then
+  set -- -L 'unit|fuzz-regression'
+fi
+$NICE ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900 -j "${JOBS:-2}" "$@"

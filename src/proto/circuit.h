@@ -1,0 +1,136 @@
+// The client side of one circuit as a state machine with no I/O
+// (tor-spec §5, §6, §7): handshakes with each hop, onion crypto, the stream
+// table and both levels of SENDME flow control. Cells in, cells and events
+// out; the runtime owns the sockets and the clock.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "cell/cell.h"
+#include "cell/relay.h"
+#include "cell/relay_crypto.h"
+#include "crypto/ntor.h"
+#include "crypto/ntor_v3.h"
+#include "util/bytes.h"
+#include "util/error.h"
+
+namespace tc::proto {
+
+// What a client needs to know about a relay to build a circuit through it.
+struct RelayTarget {
+  std::string nickname;
+  std::array<uint8_t, 20> rsa_id{};
+  std::optional<std::array<uint8_t, 32>> ed_id;
+  std::array<uint8_t, 32> ntor_onion_key{};
+  std::array<uint8_t, 4> ipv4{};
+  uint16_t or_port = 0;
+};
+
+enum class HandshakeType : uint16_t { kNtor = 2, kNtorV3 = 3 };
+
+// Flow-control constants (tor-spec §7.3, §7.4).
+inline constexpr int kCircWindowStart = 1000;
+inline constexpr int kCircWindowIncrement = 100;
+inline constexpr int kStreamWindowStart = 500;
+inline constexpr int kStreamWindowIncrement = 50;
+inline constexpr int kMaxRelayEarly = 8;
+
+enum class StreamPhase { kOpening, kOpen, kClosed };
+
+struct StreamFlow {
+  uint16_t id = 0;
+  StreamPhase phase = StreamPhase::kOpening;
+  int package_window = kStreamWindowStart;
+  int deliver_window = kStreamWindowStart;
+  bool is_resolve = false;
+  bool is_dir = false;  // BEGIN_DIR: CONNECTED body is ignored (§6.2.1)
+  int consumed_since_sendme = 0;
+};
+
+// Events a cell produced, for the runtime to act on.
+struct EvHopAdded { size_t hops; };
+struct EvStreamConnected { uint16_t stream_id; cell::Connected info; };
+struct EvStreamData { uint16_t stream_id; ByteSpan data; };  // views into the cell
+struct EvStreamEnded { uint16_t stream_id; uint8_t reason; };
+struct EvStreamResolved { uint16_t stream_id; std::vector<cell::ResolvedAnswer> answers; };
+struct EvStreamWindowOpened { uint16_t stream_id; };
+struct EvCircuitWindowOpened {};
+struct EvDestroyed { uint8_t reason; };
+struct EvTruncated { uint8_t reason; };
+struct EvNothing {};
+using CircuitEvent = std::variant<EvNothing, EvHopAdded, EvStreamConnected, EvStreamData, EvStreamEnded,
+                                  EvStreamResolved, EvStreamWindowOpened, EvCircuitWindowOpened, EvDestroyed,
+                                  EvTruncated>;
+
+// Cells the circuit wants sent on its channel, in order.
+using Outbox = std::vector<cell::Cell>;
+
+class Circuit {
+ public:
+  explicit Circuit(uint32_t circ_id) : circ_id_(circ_id) {}
+  uint32_t circ_id() const { return circ_id_; }
+  size_t hop_count() const { return crypto_.hop_count(); }
+  const std::vector<RelayTarget> &path() const { return path_; }
+  bool handshake_pending() const { return pending_.has_value(); }
+
+  // CREATE2 to the first hop.
+  Result<cell::Cell> start_create(const RelayTarget &first, HandshakeType type);
+  // EXTEND2 (inside RELAY_EARLY) asking the last hop to extend to `next`.
+  Result<cell::Cell> start_extend(const RelayTarget &next, HandshakeType type);
+
+  // Processes one inbound cell for this circuit. Errors mean the circuit is
+  // unusable and must be destroyed (tor-spec §6.1: unrecognized cells close it).
+  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out);
+
+  // Streams (§6.2). Opening sends BEGIN / BEGIN_DIR / RESOLVE to the last hop.
+  Result<uint16_t> open_stream(std::string_view address, uint16_t port, uint32_t flags, Outbox &out);
+  Result<uint16_t> open_dir_stream(Outbox &out);
+  Result<uint16_t> open_resolve(std::string_view hostname, Outbox &out);
+  // True when a DATA cell may be sent on the stream now (both windows open).
+  bool can_send(uint16_t stream_id) const;
+  // Packs up to kRelayBodyMax bytes as one DATA cell; returns bytes taken.
+  Result<size_t> send_data(uint16_t stream_id, ByteSpan data, Outbox &out);
+  // The application consumed `cells` DATA cells of this stream: stream-level
+  // SENDMEs go out as the deliver window drains (backpressure, §7.4).
+  void data_consumed(uint16_t stream_id, int cells, Outbox &out);
+  void close_stream(uint16_t stream_id, uint8_t reason, Outbox &out);
+  // Forget a stream locally without sending anything (already ended by peer).
+  void forget_stream(uint16_t stream_id) { streams_.erase(stream_id); }
+  size_t stream_count() const { return streams_.size(); }
+  const StreamFlow *stream(uint16_t id) const;
+  int package_window() const { return package_window_; }
+
+  cell::Cell make_destroy(uint8_t reason) const { return cell::make_destroy_cell(circ_id_, reason); }
+
+ private:
+  Result<uint16_t> new_stream_id();
+  cell::Cell make_relay(cell::RelayCommand cmd, uint16_t stream_id, ByteSpan body, bool early,
+                        std::array<uint8_t, 20> *digest_out = nullptr);
+  Result<CircuitEvent> handle_relay(cell::Cell &c, Outbox &out);
+  Result<CircuitEvent> finish_handshake(ByteSpan reply);
+
+  struct Pending {
+    RelayTarget target;
+    HandshakeType type;
+    std::variant<crypto::NtorClient, crypto::NtorV3Client> state;
+  };
+  uint32_t circ_id_;
+  cell::ClientCircuitCrypto crypto_;
+  std::vector<RelayTarget> path_;
+  std::optional<Pending> pending_;
+  int relay_early_left_ = kMaxRelayEarly;
+  int package_window_ = kCircWindowStart;
+  int deliver_window_ = kCircWindowStart;
+  uint64_t data_cells_sent_ = 0;
+  // Digests of every 100th DATA cell we sent, to authenticate the exit's
+  // SENDMEs (proposal 289).
+  std::vector<std::array<uint8_t, 20>> expected_sendme_digests_;
+  std::map<uint16_t, StreamFlow> streams_;
+};
+
+}  // namespace tc::proto

@@ -1,0 +1,344 @@
+#include "runtime/circuit.h"
+
+#include "util/log.h"
+
+namespace tc::runtime {
+
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr uint8_t kEndReasonDone = 6;
+constexpr uint8_t kEndReasonMisc = 1;
+}  // namespace
+
+// ---------------------------------------------------------------- TorStream
+
+TorStream::TorStream(asio::any_io_executor ex, std::weak_ptr<TorCircuit> circ, uint16_t id)
+    : ex_(ex), circ_(std::move(circ)), id_(id), event_(ex) {}
+
+void TorStream::wake() {
+  event_.notify_all();
+  if (notify_) notify_();
+}
+
+void TorStream::deliver(ByteSpan data) {
+  if (inbound_head_ > 0 && inbound_head_ >= inbound_.size() / 2) {
+    inbound_.erase(inbound_.begin(), inbound_.begin() + static_cast<ptrdiff_t>(inbound_head_));
+    inbound_head_ = 0;
+  }
+  inbound_.insert(inbound_.end(), data.begin(), data.end());
+  cell_sizes_.push_back(static_cast<uint16_t>(data.size()));
+  bytes_in_ += data.size();
+  if (data.empty()) consumed(0);
+  wake();
+}
+
+void TorStream::consumed(size_t n) {
+  // Map consumed bytes back onto the DATA cells they came in, so the
+  // circuit can send a stream SENDME per 50 cells the reader really took.
+  int cells = 0;
+  consumed_in_cell_ += n;
+  while (cell_sizes_head_ < cell_sizes_.size() && consumed_in_cell_ >= cell_sizes_[cell_sizes_head_]) {
+    consumed_in_cell_ -= cell_sizes_[cell_sizes_head_];
+    ++cell_sizes_head_;
+    ++cells;
+  }
+  if (cell_sizes_head_ > 256 && cell_sizes_head_ * 2 > cell_sizes_.size()) {
+    cell_sizes_.erase(cell_sizes_.begin(), cell_sizes_.begin() + static_cast<ptrdiff_t>(cell_sizes_head_));
+    cell_sizes_head_ = 0;
+  }
+  if (cells == 0) return;
+  if (auto c = circ_.lock(); c && status_ == StreamStatus::kOpen) {
+    c->circ_.data_consumed(id_, cells, c->outbox_);
+    c->flush();
+  }
+}
+
+void TorStream::ended(uint8_t reason) {
+  if (status_ == StreamStatus::kEnded || status_ == StreamStatus::kFailed) return;
+  status_ = StreamStatus::kEnded;
+  end_reason_ = reason;
+  wake();
+}
+
+void TorStream::failed(Error e) {
+  if (status_ == StreamStatus::kEnded || status_ == StreamStatus::kFailed) return;
+  status_ = StreamStatus::kFailed;
+  error_ = std::move(e);
+  wake();
+}
+
+size_t TorStream::read_now(MutableByteSpan buf) {
+  size_t n = std::min(buf.size(), readable_bytes());
+  if (n == 0) return 0;
+  std::memcpy(buf.data(), inbound_.data() + inbound_head_, n);
+  inbound_head_ += n;
+  if (inbound_head_ == inbound_.size()) {
+    inbound_.clear();
+    inbound_head_ = 0;
+  }
+  consumed(n);
+  return n;
+}
+
+awaitable<Result<size_t>> TorStream::read_some(MutableByteSpan buf) {
+  auto self = shared_from_this();
+  for (;;) {
+    if (readable_bytes() > 0) co_return read_now(buf);
+    if (status_ == StreamStatus::kEnded) co_return size_t{0};
+    if (status_ == StreamStatus::kFailed) co_return *error_;
+    co_await event_.wait();
+  }
+}
+
+size_t TorStream::writable_now() const {
+  auto c = circ_.lock();
+  if (!c || status_ != StreamStatus::kOpen) return 0;
+  const proto::StreamFlow *f = c->circ_.stream(id_);
+  if (!f) return 0;
+  int cells = std::min(f->package_window, c->circ_.package_window());
+  return cells > 0 ? static_cast<size_t>(cells) * cell::kRelayBodyMax : 0;
+}
+
+Result<size_t> TorStream::write_now(ByteSpan data) {
+  auto c = circ_.lock();
+  if (!c) return Error(ErrorKind::kClosed, "circuit is gone");
+  if (status_ == StreamStatus::kFailed) return *error_;
+  if (status_ != StreamStatus::kOpen) return Error(ErrorKind::kClosed, "stream is not open");
+  size_t done = 0;
+  while (done < data.size() && c->circ_.can_send(id_)) {
+    auto n = c->circ_.send_data(id_, data.subspan(done), c->outbox_);
+    if (!n) break;
+    done += *n;
+  }
+  bytes_out_ += done;
+  c->bytes_out_ += done;
+  c->flush();
+  return done;
+}
+
+awaitable<Status> TorStream::write(ByteSpan data) {
+  auto self = shared_from_this();
+  size_t done = 0;
+  while (done < data.size()) {
+    TC_CO_TRY(size_t n, write_now(data.subspan(done)));
+    done += n;
+    if (done < data.size()) co_await event_.wait();
+  }
+  co_return Status{};
+}
+
+void TorStream::close() {
+  if (auto c = circ_.lock()) {
+    if (status_ == StreamStatus::kOpen || status_ == StreamStatus::kOpening) {
+      c->circ_.close_stream(id_, kEndReasonDone, c->outbox_);
+      c->flush();
+    }
+    c->streams_.erase(id_);
+  }
+  if (status_ == StreamStatus::kOpen || status_ == StreamStatus::kOpening) {
+    status_ = StreamStatus::kEnded;
+    end_reason_ = kEndReasonDone;
+  }
+  notify_ = nullptr;
+}
+
+// --------------------------------------------------------------- TorCircuit
+
+TorCircuit::TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id)
+    : ch_(std::move(ch)), circ_(circ_id), progress_(ch_->executor()) {}
+
+TorCircuit::~TorCircuit() {
+  if (ch_) ch_->detach(circ_.circ_id());
+}
+
+awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr<Channel> ch,
+                                                                std::vector<proto::RelayTarget> path,
+                                                                proto::HandshakeType type,
+                                                                std::chrono::milliseconds step_timeout) {
+  if (path.empty()) co_return Error(ErrorKind::kInvalidArgument, "empty path");
+  if (!ch->is_open()) co_return Error(ErrorKind::kClosed, "channel is closed");
+  auto start = Clock::now();
+  std::shared_ptr<TorCircuit> circ(new TorCircuit(ch, ch->allocate_circ_id()));
+  ch->attach(circ->id(), circ);
+  for (size_t i = 0; i < path.size(); ++i) {
+    auto c = i == 0 ? circ->circ_.start_create(path[i], type) : circ->circ_.start_extend(path[i], type);
+    if (!c) {
+      circ->destroy();
+      co_return std::move(c).error();
+    }
+    ch->send(*c);
+    auto st = co_await circ->wait_hops(i + 1, step_timeout);
+    if (!st) {
+      circ->destroy();
+      co_return std::move(st).error().context(std::string(i == 0 ? "CREATE2 to " : "EXTEND2 to ") +
+                                              path[i].nickname + " (hop " + std::to_string(i + 1) + ")");
+    }
+  }
+  circ->status_ = CircuitStatus::kOpen;
+  circ->build_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  co_return circ;
+}
+
+awaitable<Status> TorCircuit::wait_hops(size_t hops, std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  auto deadline = Clock::now() + timeout;
+  while (circ_.hop_count() < hops) {
+    if (failure_) co_return *failure_;
+    auto now = Clock::now();
+    if (now >= deadline)
+      co_return Error(ErrorKind::kTimeout, "no answer in " + std::to_string(timeout.count()) + " ms");
+    co_await progress_.wait(deadline - now);
+  }
+  co_return Status{};
+}
+
+void TorCircuit::flush() {
+  if (outbox_.empty()) return;
+  if (ch_ && ch_->is_open())
+    for (auto &c : outbox_) ch_->send(c);
+  outbox_.clear();
+}
+
+void TorCircuit::on_cell(cell::Cell &c) {
+  if (status_ == CircuitStatus::kClosed) return;
+  auto r = circ_.handle_cell(c, outbox_);
+  if (!r) {
+    LOG_WARN("circuit %08x: %s; closing it", circ_.circ_id(), r.error().message().c_str());
+    fail(std::move(r).error());
+    destroy(1 /* PROTOCOL */);
+    return;
+  }
+  std::visit(
+      [&](auto &ev) {
+        using T = std::decay_t<decltype(ev)>;
+        if constexpr (std::is_same_v<T, proto::EvHopAdded>) {
+          progress_.notify_all();
+        } else if constexpr (std::is_same_v<T, proto::EvStreamConnected>) {
+          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) {
+            it->second->connected_ = ev.info;
+            it->second->status_ = StreamStatus::kOpen;
+            it->second->wake();
+          }
+        } else if constexpr (std::is_same_v<T, proto::EvStreamData>) {
+          bytes_in_ += ev.data.size();
+          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) it->second->deliver(ev.data);
+        } else if constexpr (std::is_same_v<T, proto::EvStreamEnded>) {
+          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) {
+            auto s = it->second;
+            streams_.erase(it);
+            s->ended(ev.reason);
+          }
+        } else if constexpr (std::is_same_v<T, proto::EvStreamResolved>) {
+          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) {
+            auto s = it->second;
+            streams_.erase(it);
+            s->resolved_ = std::move(ev.answers);
+            s->ended(kEndReasonDone);
+          }
+        } else if constexpr (std::is_same_v<T, proto::EvStreamWindowOpened>) {
+          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) it->second->wake();
+        } else if constexpr (std::is_same_v<T, proto::EvCircuitWindowOpened>) {
+          // Copy: a woken writer may close its stream and erase itself.
+          std::vector<std::shared_ptr<TorStream>> all;
+          all.reserve(streams_.size());
+          for (auto &[id, s] : streams_) all.push_back(s);
+          for (auto &s : all) s->wake();
+        } else if constexpr (std::is_same_v<T, proto::EvDestroyed>) {
+          fail(Error(ErrorKind::kClosed, std::string("circuit destroyed by relay: ") +
+                                             cell::destroy_reason_name(ev.reason)));
+          if (ch_) ch_->detach(circ_.circ_id());
+        } else if constexpr (std::is_same_v<T, proto::EvTruncated>) {
+          fail(Error(ErrorKind::kClosed, std::string("circuit truncated: ") + cell::destroy_reason_name(ev.reason)));
+          destroy(0);
+        }
+      },
+      *r);
+  flush();
+}
+
+void TorCircuit::on_channel_closed(const Error &why) {
+  fail(Error(ErrorKind::kClosed, "channel closed: " + why.message()));
+}
+
+void TorCircuit::fail(Error why) {
+  if (status_ == CircuitStatus::kClosed) return;
+  status_ = CircuitStatus::kClosed;
+  failure_ = why;
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto &[id, s] : streams) s->failed(why);
+  progress_.notify_all();
+}
+
+void TorCircuit::destroy(uint8_t reason) {
+  bool was_open = status_ != CircuitStatus::kClosed;
+  fail(Error(ErrorKind::kClosed, "circuit closed"));
+  if (ch_) {
+    if (was_open && ch_->is_open()) ch_->send(circ_.make_destroy(reason));
+    ch_->detach(circ_.circ_id());
+  }
+}
+
+awaitable<Result<std::shared_ptr<TorStream>>> TorCircuit::wait_connected(std::shared_ptr<TorStream> s,
+                                                                         std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  auto deadline = Clock::now() + timeout;
+  while (s->status_ == StreamStatus::kOpening) {
+    auto now = Clock::now();
+    if (now >= deadline) {
+      s->close();
+      co_return Error(ErrorKind::kTimeout, "stream not connected after " + std::to_string(timeout.count()) + " ms");
+    }
+    co_await s->event_.wait(deadline - now);
+  }
+  if (s->status_ == StreamStatus::kOpen) co_return s;
+  if (s->status_ == StreamStatus::kFailed) co_return *s->error_;
+  co_return Error(ErrorKind::kRefused, std::string("stream refused by exit: END ") +
+                                           cell::end_reason_name(s->end_reason_));
+}
+
+awaitable<Result<std::shared_ptr<TorStream>>> TorCircuit::open_stream(std::string address, uint16_t port,
+                                                                      uint32_t flags,
+                                                                      std::chrono::milliseconds timeout) {
+  if (status_ != CircuitStatus::kOpen) co_return failure_ ? *failure_ : Error(ErrorKind::kClosed, "circuit not open");
+  TC_CO_TRY(uint16_t id, circ_.open_stream(address, port, flags, outbox_));
+  auto s = std::make_shared<TorStream>(ch_->executor(), weak_from_this(), id);
+  streams_[id] = s;
+  flush();
+  co_return co_await wait_connected(s, timeout);
+}
+
+awaitable<Result<std::shared_ptr<TorStream>>> TorCircuit::open_dir_stream(std::chrono::milliseconds timeout) {
+  if (status_ != CircuitStatus::kOpen) co_return failure_ ? *failure_ : Error(ErrorKind::kClosed, "circuit not open");
+  TC_CO_TRY(uint16_t id, circ_.open_dir_stream(outbox_));
+  auto s = std::make_shared<TorStream>(ch_->executor(), weak_from_this(), id);
+  streams_[id] = s;
+  flush();
+  co_return co_await wait_connected(s, timeout);
+}
+
+awaitable<Result<std::vector<cell::ResolvedAnswer>>> TorCircuit::resolve(std::string hostname,
+                                                                        std::chrono::milliseconds timeout) {
+  if (status_ != CircuitStatus::kOpen) co_return failure_ ? *failure_ : Error(ErrorKind::kClosed, "circuit not open");
+  TC_CO_TRY(uint16_t id, circ_.open_resolve(hostname, outbox_));
+  auto s = std::make_shared<TorStream>(ch_->executor(), weak_from_this(), id);
+  streams_[id] = s;
+  flush();
+  auto deadline = Clock::now() + timeout;
+  while (s->status_ == StreamStatus::kOpening) {
+    auto now = Clock::now();
+    if (now >= deadline) {
+      s->close();
+      co_return Error(ErrorKind::kTimeout, "no RESOLVED after " + std::to_string(timeout.count()) + " ms");
+    }
+    co_await s->event_.wait(deadline - now);
+  }
+  if (s->status_ == StreamStatus::kFailed) co_return *s->error_;
+  if (s->resolved_.empty())
+    co_return Error(ErrorKind::kRefused, std::string("resolve failed: END ") + cell::end_reason_name(s->end_reason_));
+  co_return s->resolved_;
+}
+
+}  // namespace tc::runtime

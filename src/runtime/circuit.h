@@ -1,0 +1,135 @@
+// Circuits and streams as the runtime drives them: a proto::Circuit (no
+// I/O) attached to a Channel, with coroutines to build it hop by hop and
+// to open, read and write streams. Everything here runs on the runtime's
+// io_context thread.
+#pragma once
+#include <asio.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/circuit.h"
+#include "runtime/channel.h"
+#include "runtime/event.h"
+
+namespace tc::runtime {
+
+class TorCircuit;
+
+enum class StreamStatus { kOpening, kOpen, kEnded, kFailed };
+
+class TorStream : public std::enable_shared_from_this<TorStream> {
+ public:
+  TorStream(asio::any_io_executor ex, std::weak_ptr<TorCircuit> circ, uint16_t id);
+  uint16_t id() const { return id_; }
+  StreamStatus status() const { return status_; }
+  // Set when the stream ended or failed: the END reason (tor-spec §6.3), or 0.
+  uint8_t end_reason() const { return end_reason_; }
+  const std::optional<Error> &error() const { return error_; }
+
+  // Waits for data; returns 0 at end of stream (peer sent END after data).
+  asio::awaitable<Result<size_t>> read_some(MutableByteSpan buf);
+  // Sends everything, waiting for flow-control windows as needed.
+  asio::awaitable<Status> write(ByteSpan data);
+
+  // Non-blocking forms, for event loops outside the runtime (C API).
+  size_t readable_bytes() const { return inbound_.size() - inbound_head_; }
+  size_t read_now(MutableByteSpan buf);
+  // Bytes that can be sent now without waiting for a window.
+  size_t writable_now() const;
+  Result<size_t> write_now(ByteSpan data);
+
+  // Sends END (reason DONE) and forgets the stream.
+  void close();
+  // Fails the stream locally (a deadline passed, the reader gave up).
+  void failed(Error e);
+
+  uint64_t bytes_in() const { return bytes_in_; }
+  uint64_t bytes_out() const { return bytes_out_; }
+  // Called whenever the stream becomes readable, writable or ends.
+  void set_notify(std::function<void()> fn) { notify_ = std::move(fn); }
+
+ private:
+  friend class TorCircuit;
+  void deliver(ByteSpan data);
+  void ended(uint8_t reason);
+  void wake();
+  void consumed(size_t n);
+
+  asio::any_io_executor ex_;
+  std::weak_ptr<TorCircuit> circ_;
+  uint16_t id_;
+  StreamStatus status_ = StreamStatus::kOpening;
+  uint8_t end_reason_ = 0;
+  std::optional<Error> error_;
+  std::optional<cell::Connected> connected_;
+  std::vector<cell::ResolvedAnswer> resolved_;
+  Bytes inbound_;
+  size_t inbound_head_ = 0;
+  // Sizes of DATA cells still (partly) unread, for stream SENDMEs (§7.4).
+  std::vector<uint16_t> cell_sizes_;
+  size_t cell_sizes_head_ = 0;
+  size_t consumed_in_cell_ = 0;
+  Event event_;
+  std::function<void()> notify_;
+  uint64_t bytes_in_ = 0, bytes_out_ = 0;
+};
+
+enum class CircuitStatus { kBuilding, kOpen, kClosed };
+
+class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircuit> {
+ public:
+  // Builds a circuit through `path` (first hop = the channel's relay):
+  // CREATE2 then one EXTEND2 per further hop, each step bounded by `timeout`.
+  static asio::awaitable<Result<std::shared_ptr<TorCircuit>>> build(std::shared_ptr<Channel> ch,
+                                                                     std::vector<proto::RelayTarget> path,
+                                                                     proto::HandshakeType type,
+                                                                     std::chrono::milliseconds step_timeout);
+  ~TorCircuit() override;
+
+  asio::awaitable<Result<std::shared_ptr<TorStream>>> open_stream(std::string address, uint16_t port,
+                                                                   uint32_t flags,
+                                                                   std::chrono::milliseconds timeout);
+  asio::awaitable<Result<std::shared_ptr<TorStream>>> open_dir_stream(std::chrono::milliseconds timeout);
+  asio::awaitable<Result<std::vector<cell::ResolvedAnswer>>> resolve(std::string hostname,
+                                                                      std::chrono::milliseconds timeout);
+  // Sends DESTROY and fails all streams.
+  void destroy(uint8_t reason = 0);
+
+  uint32_t id() const { return circ_.circ_id(); }
+  CircuitStatus status() const { return status_; }
+  const std::vector<proto::RelayTarget> &path() const { return circ_.path(); }
+  std::chrono::steady_clock::time_point created() const { return created_; }
+  size_t stream_count() const { return streams_.size(); }
+  uint64_t bytes_in() const { return bytes_in_; }
+  uint64_t bytes_out() const { return bytes_out_; }
+  const std::shared_ptr<Channel> &channel() const { return ch_; }
+  std::chrono::milliseconds build_time() const { return build_time_; }
+
+ private:
+  friend class TorStream;
+  TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id);
+  void on_cell(cell::Cell &c) override;
+  void on_channel_closed(const Error &why) override;
+  void fail(Error why);
+  void flush();
+  asio::awaitable<Status> wait_hops(size_t hops, std::chrono::milliseconds timeout);
+  asio::awaitable<Result<std::shared_ptr<TorStream>>> wait_connected(std::shared_ptr<TorStream> s,
+                                                                     std::chrono::milliseconds timeout);
+
+  std::shared_ptr<Channel> ch_;
+  proto::Circuit circ_;
+  proto::Outbox outbox_;
+  CircuitStatus status_ = CircuitStatus::kBuilding;
+  std::optional<Error> failure_;
+  Event progress_;
+  std::unordered_map<uint16_t, std::shared_ptr<TorStream>> streams_;
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+  std::chrono::milliseconds build_time_{0};
+  uint64_t bytes_in_ = 0, bytes_out_ = 0;
+};
+
+}  // namespace tc::runtime

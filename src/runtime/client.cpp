@@ -1,0 +1,594 @@
+#include "runtime/client.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <sstream>
+
+#include "crypto/crypto.h"
+#include "runtime/directory.h"
+#include "util/log.h"
+
+namespace tc::runtime {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr auto kChannelTimeout = std::chrono::seconds(20);
+constexpr auto kHopTimeout = std::chrono::milliseconds(15000);
+constexpr auto kStreamTimeout = std::chrono::milliseconds(30000);
+constexpr int kConnectAttempts = 3;
+constexpr size_t kPrimaryGuards = 3;
+constexpr size_t kPreemptiveCircuits = 2;
+constexpr auto kGuardRetry = std::chrono::minutes(10);
+int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+proto::RelayTarget to_target(const path::Relay &r) {
+  proto::RelayTarget t;
+  t.nickname = std::string(r.rs->nickname);
+  t.rsa_id = r.rs->rsa_identity;
+  t.ed_id = r.md->ed25519_id;
+  t.ntor_onion_key = *r.md->ntor_onion_key;
+  uint32_t a = r.rs->ipv4;
+  t.ipv4 = {static_cast<uint8_t>(a >> 24), static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
+            static_cast<uint8_t>(a)};
+  t.or_port = r.rs->or_port;
+  return t;
+}
+std::string addr_string(const std::array<uint8_t, 4> &a) {
+  return std::to_string(a[0]) + "." + std::to_string(a[1]) + "." + std::to_string(a[2]) + "." + std::to_string(a[3]);
+}
+}  // namespace
+
+struct PoolCircuit {
+  std::shared_ptr<TorCircuit> circ;
+  std::optional<IsolationKey> isolation;  // set by the first stream
+  std::optional<Clock::time_point> dirty_since;
+  bool one_hop = false;
+  netdoc::Sha1Digest exit_id{};
+};
+
+struct GuardEntry {
+  netdoc::Sha1Digest id{};
+  std::string nickname;
+  int64_t added = 0;
+  std::optional<Clock::time_point> unreachable_since;
+};
+
+struct TorClient::Impl {
+  TorClient &owner;
+  ClientConfig cfg;
+  Directory dir;
+  std::map<netdoc::Sha1Digest, std::shared_ptr<Channel>> channels;
+  std::map<netdoc::Sha1Digest, std::shared_ptr<Event>> channels_opening;
+  std::vector<PoolCircuit> circuits;
+  std::vector<GuardEntry> guards;
+  Event bootstrapped;
+  bool is_bootstrapped = false;
+  std::optional<Error> bootstrap_error;
+  std::map<uint16_t, Clock::time_point> predicted_ports;
+  int building = 0;
+  bool stopping = false;
+  uint64_t closed_bytes_in = 0, closed_bytes_out = 0;
+
+  Impl(TorClient &o, ClientConfig c, std::vector<netdoc::DirAuthority> auths)
+      : owner(o),
+        cfg(std::move(c)),
+        dir(o.io_.get_executor(),
+            DirectoryOptions{std::move(auths), cfg.cache_dir,
+                             path::PathOptions{cfg.test_network, !cfg.test_network, true}}),
+        bootstrapped(o.io_.get_executor()) {}
+
+  // ---- guards (guard-spec, a subset: a persisted ordered sample whose
+  // first reachable members are the primary guards) ----
+  std::string guards_file() const { return cfg.config_dir.empty() ? "" : cfg.config_dir + "/guards"; }
+
+  void load_guards() {
+    if (guards_file().empty()) return;
+    auto text = read_file(guards_file(), 1 << 20);
+    if (!text) return;
+    std::istringstream in(*text);
+    std::string line;
+    size_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      std::istringstream ls(line);
+      std::string kw, fp, nick;
+      int64_t added = 0;
+      ls >> kw >> fp >> nick >> added;
+      auto id = hex_decode(fp);
+      if (kw != "guard" || !id || id->size() != 20) {
+        LOG_WARN("guards: %s:%zu: unreadable line skipped", guards_file().c_str(), n);
+        continue;
+      }
+      GuardEntry g;
+      std::copy(id->begin(), id->end(), g.id.begin());
+      g.nickname = nick;
+      g.added = added;
+      guards.push_back(std::move(g));
+    }
+    LOG_INFO("guards: %zu loaded from state", guards.size());
+  }
+
+  void save_guards() {
+    if (guards_file().empty()) return;
+    std::string out = "# torclient guard sample: guard FINGERPRINT NICKNAME ADDED\n";
+    for (auto &g : guards) out += "guard " + hex_encode(g.id, true) + " " + g.nickname + " " + std::to_string(g.added) + "\n";
+    auto st = write_file_atomic(guards_file(), out);
+    if (!st) LOG_WARN("guards: %s", st.error().message().c_str());
+  }
+
+  // The first usable, not recently failed guard; samples more as needed.
+  Result<const path::Relay *> pick_guard(const path::PathSelector &nd, std::span<const path::Relay *const> avoid) {
+    auto usable = [&](const GuardEntry &g) -> const path::Relay * {
+      const path::Relay *r = nd.find(g.id);
+      if (!r || !r->has_guard_flag()) return nullptr;
+      if (g.unreachable_since && Clock::now() - *g.unreachable_since < kGuardRetry) return nullptr;
+      for (auto *a : avoid)
+        if (a && !nd.can_share_path(*a, *r)) return nullptr;
+      return r;
+    };
+    size_t listed = 0;
+    for (auto &g : guards) {
+      if (!nd.find(g.id)) continue;
+      if (++listed > kPrimaryGuards * 4) break;
+      if (auto *r = usable(g)) return r;
+    }
+    // Sample a new guard, weighted for the guard position.
+    for (int tries = 0; tries < 16; ++tries) {
+      std::vector<const path::Relay *> exclude(avoid.begin(), avoid.end());
+      auto r = nd.choose_guard_candidate(path::system_random(), exclude);
+      if (!r) return std::move(r).error();
+      bool known = false;
+      for (auto &g : guards) known |= g.id == (*r)->id();
+      if (known) continue;
+      guards.push_back(GuardEntry{(*r)->id(), std::string((*r)->rs->nickname), unix_now(), std::nullopt});
+      save_guards();
+      LOG_NOTICE("guards: added %s to the sample", std::string((*r)->rs->nickname).c_str());
+      return *r;
+    }
+    return Error(ErrorKind::kNotFound, "no usable guard");
+  }
+
+  void mark_guard(const netdoc::Sha1Digest &id, bool reachable) {
+    for (auto &g : guards)
+      if (g.id == id) {
+        if (reachable) g.unreachable_since.reset();
+        else g.unreachable_since = Clock::now();
+      }
+  }
+
+  // ---- channels ----
+  awaitable<Result<std::shared_ptr<Channel>>> get_channel(const proto::RelayTarget &t) {
+    for (;;) {
+      if (auto it = channels.find(t.rsa_id); it != channels.end()) {
+        if (it->second->is_open()) co_return it->second;
+        channels.erase(it);
+      }
+      auto op = channels_opening.find(t.rsa_id);
+      if (op == channels_opening.end()) break;
+      auto ev = op->second;
+      co_await ev->wait(kChannelTimeout);
+      if (!channels.count(t.rsa_id)) co_return Error(ErrorKind::kIo, "channel to " + t.nickname + " failed");
+    }
+    auto ev = std::make_shared<Event>(owner.io_.get_executor());
+    channels_opening[t.rsa_id] = ev;
+    ChannelTarget ct{t.nickname, addr_string(t.ipv4), t.or_port, t.rsa_id, t.ed_id};
+    auto ch = co_await Channel::open(owner.io_.get_executor(), *owner.tls_, ct, kChannelTimeout);
+    channels_opening.erase(t.rsa_id);
+    if (ch) channels[t.rsa_id] = *ch;
+    ev->notify_all();
+    co_return ch;
+  }
+
+  // ---- circuits ----
+  // A three-hop circuit whose exit allows `port` (0: any exit, for
+  // preemptive circuits with no prediction yet).
+  awaitable<Result<PoolCircuit>> build_circuit(uint16_t port) {
+    auto nd = dir.netdir();
+    if (!nd) co_return Error(ErrorKind::kNotFound, "no directory yet");
+    std::optional<Error> last;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto rng = path::system_random();
+      auto exit = nd->choose_exit(port ? port : 80, rng);
+      if (!exit) co_return std::move(exit).error().context("choosing an exit for port " + std::to_string(port));
+      const path::Relay *chosen_exit = *exit;
+      auto guard = pick_guard(*nd, std::span<const path::Relay *const>(&chosen_exit, 1));
+      if (!guard) co_return std::move(guard).error().context("choosing a guard");
+      const path::Relay *both[2] = {*guard, *exit};
+      auto middle = nd->choose_middle(rng, both);
+      if (!middle) co_return std::move(middle).error().context("choosing a middle relay");
+      std::vector<proto::RelayTarget> hops;
+      hops.push_back(to_target(**guard));
+      hops.push_back(to_target(**middle));
+      hops.push_back(to_target(**exit));
+      auto r = co_await build_on_path(std::move(hops));
+      if (r) {
+        r->exit_id = (*exit)->id();
+        co_return r;
+      }
+      last = r.error();
+      LOG_INFO("circuit build failed: %s", r.error().message().c_str());
+    }
+    co_return *last;
+  }
+
+  awaitable<Result<PoolCircuit>> build_on_path(std::vector<proto::RelayTarget> hops) {
+    ++building;
+    auto ch = co_await get_channel(hops[0]);
+    if (!ch) {
+      --building;
+      mark_guard(hops[0].rsa_id, false);
+      co_return std::move(ch).error();
+    }
+    mark_guard(hops[0].rsa_id, true);
+    auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, kHopTimeout);
+    --building;
+    if (!circ) co_return std::move(circ).error();
+    PoolCircuit pc;
+    pc.circ = *circ;
+    pc.one_hop = hops.size() == 1;
+    pc.exit_id = hops.back().rsa_id;
+    LOG_INFO("circuit %08x built in %lld ms", (*circ)->id(), static_cast<long long>((*circ)->build_time().count()));
+    circuits.push_back(pc);
+    co_return pc;
+  }
+
+  bool exit_allows(const PoolCircuit &pc, uint16_t port) const {
+    auto nd = dir.netdir();
+    if (!nd) return false;
+    const path::Relay *r = nd->find(pc.exit_id);
+    return r && r->md->ipv4_policy.allows(port);
+  }
+
+  bool too_dirty(const PoolCircuit &pc) const {
+    return pc.dirty_since && Clock::now() - *pc.dirty_since > cfg.max_circuit_dirtiness;
+  }
+
+  PoolCircuit *find_circuit(uint16_t port, const IsolationKey &iso, const std::vector<uint32_t> &avoid) {
+    PoolCircuit *best = nullptr;
+    for (auto &pc : circuits) {
+      if (pc.one_hop || pc.circ->status() != CircuitStatus::kOpen || too_dirty(pc)) continue;
+      if (pc.isolation && !(*pc.isolation == iso)) continue;
+      if (std::find(avoid.begin(), avoid.end(), pc.circ->id()) != avoid.end()) continue;
+      if (!exit_allows(pc, port)) continue;
+      // Prefer circuits already in use by this isolation group: keep clean
+      // ones for other groups.
+      if (!best || (pc.isolation && !best->isolation)) best = &pc;
+    }
+    return best;
+  }
+
+  awaitable<Result<std::shared_ptr<TorCircuit>>> circuit_for(uint16_t port, const IsolationKey &iso,
+                                                              const std::vector<uint32_t> &avoid) {
+    PoolCircuit *pc = find_circuit(port, iso, avoid);
+    if (!pc) {
+      auto built = co_await build_circuit(port);
+      if (!built) co_return std::move(built).error();
+      pc = nullptr;
+      for (auto &c : circuits)
+        if (c.circ == built->circ) pc = &c;
+      if (!pc) co_return Error(ErrorKind::kClosed, "circuit vanished");
+    }
+    if (!pc->isolation) pc->isolation = iso;
+    if (!pc->dirty_since) pc->dirty_since = Clock::now();
+    co_return pc->circ;
+  }
+
+  void prune() {
+    for (auto it = circuits.begin(); it != circuits.end();) {
+      bool closed = it->circ->status() == CircuitStatus::kClosed;
+      bool retire = too_dirty(*it) && it->circ->stream_count() == 0;
+      if (closed || retire) {
+        if (!closed) it->circ->destroy(0);
+        closed_bytes_in += it->circ->bytes_in();
+        closed_bytes_out += it->circ->bytes_out();
+        it = circuits.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = channels.begin(); it != channels.end();) {
+      if (!it->second->is_open()) it = channels.erase(it);
+      else ++it;
+    }
+  }
+
+  // One-hop circuit to a guard (a directory cache) for BEGIN_DIR.
+  awaitable<Result<std::shared_ptr<TorCircuit>>> dir_circuit() {
+    for (auto &pc : circuits)
+      if (pc.one_hop && pc.circ->status() == CircuitStatus::kOpen) co_return pc.circ;
+    auto nd = dir.netdir();
+    if (!nd) co_return Error(ErrorKind::kNotFound, "no directory for BEGIN_DIR yet");
+    auto guard = pick_guard(*nd, {});
+    if (!guard) co_return std::move(guard).error();
+    std::vector<proto::RelayTarget> hops;
+    hops.push_back(to_target(**guard));
+    auto pc = co_await build_on_path(std::move(hops));
+    if (!pc) co_return std::move(pc).error();
+    co_return pc->circ;
+  }
+
+  // ---- the main loop: bootstrap, then keep the directory fresh and
+  // preemptive circuits ready ----
+  awaitable<void> run() {
+    dir.set_progress(5, "conn");
+    load_guards();
+    bool warm = dir.load_cache(unix_now());
+    if (warm) {
+      LOG_NOTICE("directory: usable consensus and %zu microdescriptors loaded from cache", dir.microdesc_count());
+      dir.set_progress(75, "enough_dirinfo");
+    }
+    int failures = 0;
+    while (!stopping && !is_bootstrapped) {
+      if (!dir.netdir() || dir.netdir()->usable().empty()) {
+        dir.set_progress(10, "conn_dir");
+        auto st = co_await dir.refresh(unix_now(), nullptr);
+        if (!st) {
+          bootstrap_error = st.error();
+          LOG_WARN("bootstrap: %s", st.error().message().c_str());
+          co_await sleep(std::chrono::seconds(std::min(1 << std::min(failures++, 4), 15)));
+          continue;
+        }
+        dir.set_progress(75, "enough_dirinfo");
+      }
+      dir.set_progress(90, "circuit_create");
+      auto c = co_await build_circuit(0);
+      if (!c) {
+        bootstrap_error = c.error();
+        LOG_WARN("bootstrap: first circuit failed: %s", c.error().message().c_str());
+        co_await sleep(std::chrono::seconds(std::min(1 << std::min(failures++, 4), 15)));
+        continue;
+      }
+      is_bootstrapped = true;
+      bootstrap_error.reset();
+      dir.set_progress(100, "done");
+      bootstrapped.notify_all();
+    }
+    while (!stopping) {
+      prune();
+      int64_t now = unix_now();
+      if (now >= dir.next_refresh_time()) {
+        auto st = co_await dir.refresh(now, [this]() { return dir_circuit(); });
+        if (!st) LOG_WARN("directory refresh: %s", st.error().message().c_str());
+      }
+      co_await keep_preemptive();
+      co_await sleep(std::chrono::seconds(1));
+    }
+  }
+
+  // path-spec §2.1.1: keep clean circuits ready for the ports used lately.
+  awaitable<void> keep_preemptive() {
+    if (building > 0) co_return;
+    auto now = Clock::now();
+    for (auto it = predicted_ports.begin(); it != predicted_ports.end();) {
+      if (now - it->second > std::chrono::hours(1)) it = predicted_ports.erase(it);
+      else ++it;
+    }
+    std::vector<uint16_t> ports;
+    for (auto &[p, t] : predicted_ports) ports.push_back(p);
+    if (ports.empty()) ports.push_back(80);
+    for (uint16_t port : ports) {
+      size_t clean = 0;
+      for (auto &pc : circuits)
+        if (!pc.one_hop && !pc.isolation && pc.circ->status() == CircuitStatus::kOpen && exit_allows(pc, port)) ++clean;
+      if (clean < kPreemptiveCircuits) {
+        auto r = co_await build_circuit(port);
+        if (!r) LOG_INFO("preemptive circuit: %s", r.error().message().c_str());
+        co_return;  // one at a time
+      }
+    }
+  }
+
+  awaitable<void> sleep(std::chrono::steady_clock::duration d) {
+    asio::steady_timer t(owner.io_.get_executor(), d);
+    std::error_code ec;
+    co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+
+  void shutdown() {
+    stopping = true;
+    for (auto &pc : circuits) pc.circ->destroy(0);
+    circuits.clear();
+    for (auto &[id, ch] : channels) ch->close(Error(ErrorKind::kClosed, "client shutting down"));
+    channels.clear();
+    bootstrapped.notify_all();
+  }
+};
+
+// ------------------------------------------------------------------ client
+
+TorClient::TorClient(ClientConfig cfg) : cfg_(std::move(cfg)), tls_(make_tls_context()) {}
+
+TorClient::~TorClient() { stop(); }
+
+Result<std::shared_ptr<TorClient>> TorClient::create(ClientConfig cfg) {
+  std::vector<netdoc::DirAuthority> auths;
+  if (cfg.public_network && !cfg.dir_authority_lines.empty())
+    return Error(ErrorKind::kInvalidArgument, "public-network and dir-authority lines exclude each other");
+  if (cfg.public_network)
+    return Error(ErrorKind::kInvalidArgument, "the public network's authorities are not built in yet");
+  for (size_t i = 0; i < cfg.dir_authority_lines.size(); ++i) {
+    auto a = netdoc::DirAuthority::parse(cfg.dir_authority_lines[i]);
+    if (!a) return std::move(a).error().context("dir-authority line " + std::to_string(i + 1));
+    auths.push_back(std::move(*a));
+  }
+  if (auths.empty()) return Error(ErrorKind::kInvalidArgument, "no dir-authority configured");
+  for (const std::string *d : {&cfg.config_dir, &cfg.cache_dir}) {
+    if (d->empty()) continue;
+    ::mkdir(d->c_str(), 0700);
+    struct stat st;
+    if (::stat(d->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error(ErrorKind::kIo, "cannot use directory " + *d);
+  }
+  std::shared_ptr<TorClient> c(new TorClient(cfg));
+  c->impl_ = std::make_unique<Impl>(*c, std::move(cfg), std::move(auths));
+  return c;
+}
+
+void TorClient::start() {
+  if (running_.exchange(true)) return;
+  asio::co_spawn(io_, [this]() -> awaitable<void> { co_await impl_->run(); }, asio::detached);
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception &e) {
+      LOG_ERR("runtime thread: %s", e.what());
+    }
+  });
+}
+
+void TorClient::stop() {
+  if (!running_.exchange(false)) return;
+  std::promise<void> done;
+  asio::post(io_, [&] {
+    impl_->shutdown();
+    done.set_value();
+  });
+  done.get_future().wait_for(std::chrono::seconds(5));
+  // Let close handlers run briefly, then stop the loop.
+  asio::steady_timer t(io_, std::chrono::milliseconds(50));
+  t.async_wait([this](std::error_code) { io_.stop(); });
+  if (thread_.joinable()) thread_.join();
+}
+
+awaitable<Status> TorClient::wait_bootstrapped(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (!impl_->is_bootstrapped) {
+    if (impl_->stopping) co_return Error(ErrorKind::kClosed, "client is shutting down");
+    auto now = Clock::now();
+    if (now >= deadline) {
+      auto [pct, phase] = impl_->dir.progress();
+      std::string why = impl_->bootstrap_error ? impl_->bootstrap_error->message() : "no error yet";
+      co_return Error(ErrorKind::kTimeout, "not bootstrapped (" + std::to_string(pct) + "% " + phase + "): " + why);
+    }
+    co_await impl_->bootstrapped.wait(deadline - now);
+  }
+  co_return Status{};
+}
+
+awaitable<Result<std::shared_ptr<TorStream>>> TorClient::connect(std::string host, uint16_t port, IsolationKey iso) {
+  TC_CO_TRY_VOID(co_await wait_bootstrapped(std::chrono::seconds(60)));
+  impl_->predicted_ports[port] = Clock::now();
+  std::vector<uint32_t> tried;
+  std::optional<Error> last;
+  // IPv6 literals need the exit's permission to use IPv6 (§6.2 flags).
+  uint32_t flags = host.find(':') != std::string::npos ? 1u : 0u;
+  for (int attempt = 0; attempt < kConnectAttempts; ++attempt) {
+    auto circ = co_await impl_->circuit_for(port, iso, tried);
+    if (!circ) co_return std::move(circ).error();
+    auto s = co_await (*circ)->open_stream(host, port, flags, kStreamTimeout);
+    if (s) co_return s;
+    last = s.error();
+    tried.push_back((*circ)->id());
+    bool refused = s.error().kind() == ErrorKind::kRefused;
+    // Only some refusals are worth another exit; e.g. CONNECTREFUSED is final.
+    if (refused) {
+      const std::string &m = s.error().message();
+      bool retry = m.find("EXITPOLICY") != std::string::npos || m.find("MISC") != std::string::npos ||
+                   m.find("RESOURCELIMIT") != std::string::npos || m.find("HIBERNATING") != std::string::npos;
+      if (!retry) break;
+    }
+  }
+  co_return *last;
+}
+
+awaitable<Result<std::vector<cell::ResolvedAnswer>>> TorClient::resolve(std::string host, IsolationKey iso) {
+  TC_CO_TRY_VOID(co_await wait_bootstrapped(std::chrono::seconds(60)));
+  std::optional<Error> last;
+  std::vector<uint32_t> tried;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto circ = co_await impl_->circuit_for(80, iso, tried);
+    if (!circ) co_return std::move(circ).error();
+    auto r = co_await (*circ)->resolve(host, kStreamTimeout);
+    if (r || r.error().kind() == ErrorKind::kRefused) co_return r;
+    last = r.error();
+    tried.push_back((*circ)->id());
+  }
+  co_return *last;
+}
+
+BootstrapState TorClient::bootstrap_state() const {
+  if (!running_ || io_.get_executor().running_in_this_thread()) {
+    auto [p, ph] = impl_->dir.progress();
+    return {p, ph};
+  }
+  std::promise<BootstrapState> pr;
+  asio::post(const_cast<asio::io_context &>(io_), [&] {
+    auto [p, ph] = impl_->dir.progress();
+    pr.set_value({p, ph});
+  });
+  return pr.get_future().get();
+}
+
+template <typename F>
+static auto run_on(asio::io_context &io, bool running, F fn) -> decltype(fn()) {
+  if (!running || io.get_executor().running_in_this_thread()) return fn();
+  std::promise<decltype(fn())> pr;
+  asio::post(io, [&] { pr.set_value(fn()); });
+  return pr.get_future().get();
+}
+
+control::StatusSnapshot TorClient::status_snapshot() {
+  return run_on(io_, running_, [this] {
+    control::StatusSnapshot s;
+    auto [p, ph] = impl_->dir.progress();
+    s.bootstrap_percent = p;
+    s.bootstrap_phase = ph;
+    if (auto c = impl_->dir.consensus()) {
+      s.consensus_valid_after = static_cast<std::time_t>(c->valid_after);
+      s.consensus_valid_until = static_cast<std::time_t>(c->valid_until);
+      s.relays_known = static_cast<uint32_t>(c->relays.size());
+    }
+    size_t primaries = 0;
+    for (auto &g : impl_->guards) {
+      bool down = g.unreachable_since && Clock::now() - *g.unreachable_since < kGuardRetry;
+      std::string st = down ? "down" : (primaries < kPrimaryGuards ? "primary" : "sampled");
+      if (!down && primaries < kPrimaryGuards) ++primaries;
+      s.guards.push_back({g.nickname, hex_encode(g.id, true), st});
+    }
+    s.bytes_in = impl_->closed_bytes_in;
+    s.bytes_out = impl_->closed_bytes_out;
+    for (auto &pc : impl_->circuits) {
+      if (pc.circ->status() != CircuitStatus::kOpen) continue;
+      ++s.open_circuits;
+      s.open_streams += static_cast<uint32_t>(pc.circ->stream_count());
+      s.bytes_in += pc.circ->bytes_in();
+      s.bytes_out += pc.circ->bytes_out();
+    }
+    return s;
+  });
+}
+
+std::vector<control::CircuitInfo> TorClient::circuit_snapshot() {
+  return run_on(io_, running_, [this] {
+    std::vector<control::CircuitInfo> out;
+    auto now = Clock::now();
+    for (auto &pc : impl_->circuits) {
+      control::CircuitInfo ci;
+      ci.id = pc.circ->id();
+      switch (pc.circ->status()) {
+        case CircuitStatus::kBuilding: ci.state = "building"; break;
+        case CircuitStatus::kOpen: ci.state = impl_->too_dirty(pc) ? "retiring" : "open"; break;
+        case CircuitStatus::kClosed: ci.state = "closed"; break;
+      }
+      ci.age_seconds = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::seconds>(now - pc.circ->created()).count());
+      for (auto &h : pc.circ->path()) ci.path.push_back({h.nickname, hex_encode(h.rsa_id, true)});
+      ci.streams = static_cast<uint32_t>(pc.circ->stream_count());
+      ci.bytes_in = pc.circ->bytes_in();
+      ci.bytes_out = pc.circ->bytes_out();
+      if (pc.one_hop) ci.isolation = "directory";
+      else if (pc.isolation) ci.isolation = pc.isolation->username.empty() ? "default" : "user:" + pc.isolation->username;
+      else ci.isolation = "clean";
+      out.push_back(std::move(ci));
+    }
+    return out;
+  });
+}
+
+}  // namespace tc::runtime

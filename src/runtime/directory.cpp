@@ -1,0 +1,310 @@
+#include "runtime/directory.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "crypto/crypto.h"
+#include "runtime/dirclient.h"
+#include "util/log.h"
+
+namespace tc::runtime {
+
+using asio::awaitable;
+
+namespace {
+constexpr auto kDirTimeout = std::chrono::seconds(30);
+constexpr size_t kMicrodescBatch = 92;  // dir-spec §5.3: at most 92 per request
+const char *kConsensusFile = "cached-microdesc-consensus";
+const char *kCertsFile = "cached-certs";
+const char *kMicrodescsFile = "cached-microdescs";
+}  // namespace
+
+Status write_file_atomic(const std::string &path, std::string_view data) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Error(ErrorKind::kIo, "cannot write " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Error(ErrorKind::kIo, "writing " + tmp + ": " + std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Error(ErrorKind::kIo, "syncing " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return Error(ErrorKind::kIo, "renaming " + tmp + ": " + std::strerror(e));
+  }
+  return {};
+}
+
+Result<std::string> read_file(const std::string &path, size_t max_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error(errno == ENOENT ? ErrorKind::kNotFound : ErrorKind::kIo,
+                           path + ": " + std::strerror(errno));
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return Error(ErrorKind::kIo, path + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_size) {
+      ::close(fd);
+      return Error(ErrorKind::kExhausted, path + ": larger than " + std::to_string(max_size) + " bytes");
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+Directory::Directory(asio::any_io_executor ex, DirectoryOptions opts) : ex_(ex), opts_(std::move(opts)) {
+  authority_ids_ = netdoc::v3_identities(opts_.authorities);
+  if (!opts_.authorities.empty()) next_authority_ = crypto::random_uniform(opts_.authorities.size());
+}
+
+void Directory::set_progress(int percent, std::string phase) {
+  if (percent == percent_ && phase == phase_) return;
+  percent_ = percent;
+  phase_ = std::move(phase);
+  LOG_NOTICE("Bootstrapped %d%% (%s)", percent_, phase_.c_str());
+}
+
+void Directory::save(const std::string &name, std::string_view data) {
+  if (opts_.cache_dir.empty()) return;
+  auto st = write_file_atomic(opts_.cache_dir + "/" + name, data);
+  if (!st) LOG_WARN("cache: %s", st.error().message().c_str());
+}
+
+bool Directory::load_cache(int64_t now) {
+  if (opts_.cache_dir.empty()) return false;
+  auto discard = [&](const char *name, const Error &e) {
+    LOG_WARN("cache: discarding %s: %s", name, e.message().c_str());
+    ::unlink((opts_.cache_dir + "/" + name).c_str());
+  };
+  if (auto text = read_file(opts_.cache_dir + "/" + kCertsFile); text) {
+    auto certs = netdoc::parse_authority_certs(*text);
+    if (!certs) {
+      discard(kCertsFile, certs.error());
+    } else {
+      certs_text_ = std::move(*text);
+      for (auto &c : *certs)
+        if (c.verify(now).ok()) certs_.push_back(std::move(c));
+    }
+  }
+  if (auto text = read_file(opts_.cache_dir + "/" + kConsensusFile); text) {
+    auto c = netdoc::Consensus::parse(std::move(*text));
+    if (!c) {
+      discard(kConsensusFile, c.error());
+    } else {
+      auto st = accept_consensus(std::make_shared<netdoc::Consensus>(std::move(*c)), now);
+      if (!st) discard(kConsensusFile, st.error());
+    }
+  }
+  if (auto text = read_file(opts_.cache_dir + "/" + kMicrodescsFile); text) {
+    auto batch = netdoc::parse_microdescs_lenient(*text);
+    if (!batch.errors.empty())
+      LOG_WARN("cache: %zu unusable microdescriptors in %s skipped", batch.errors.size(), kMicrodescsFile);
+    microdescs_ = std::move(batch.microdescs);
+    microdescs_text_ = std::move(*text);
+  }
+  if (!consensus_) return false;
+  rebuild_netdir();
+  return netdir_ != nullptr;
+}
+
+awaitable<Result<proto::HttpResponse>> Directory::get(std::string path, DirCircuitSource &dir_circuit) {
+  // BEGIN_DIR first (dir-spec §6), then each authority's DirPort in turn.
+  std::optional<Error> last;
+  if (dir_circuit) {
+    auto circ = co_await dir_circuit();
+    if (circ) {
+      auto r = co_await http_get_begindir(*circ, path, kDirTimeout);
+      if (r) co_return r;
+      last = r.error();
+      LOG_INFO("directory: BEGIN_DIR fetch failed: %s", r.error().message().c_str());
+    } else {
+      last = circ.error();
+    }
+  }
+  for (size_t i = 0; i < opts_.authorities.size(); ++i) {
+    const auto &a = opts_.authorities[(next_authority_ + i) % opts_.authorities.size()];
+    if (a.dir_port == 0) continue;
+    auto r = co_await http_get_dirport(ex_, a.address, a.dir_port, path, kDirTimeout);
+    if (r) {
+      next_authority_ = (next_authority_ + i) % opts_.authorities.size();
+      co_return r;
+    }
+    LOG_INFO("directory: %s from %s failed: %s", path.c_str(), a.nickname.c_str(), r.error().message().c_str());
+    last = r.error();
+  }
+  if (!last) co_return Error(ErrorKind::kNotFound, "no directory to ask for " + path);
+  co_return *last;
+}
+
+awaitable<Status> Directory::fetch_certs(int64_t now, DirCircuitSource &dir_circuit,
+                                         const std::vector<netdoc::Sha1Digest> &missing) {
+  std::string path = "/tor/keys/fp/";
+  for (size_t i = 0; i < missing.size(); ++i) {
+    if (i) path += "+";
+    path += hex_encode(missing[i], true);
+  }
+  auto r = co_await get(path, dir_circuit);
+  if (!r) co_return std::move(r).error();
+  std::string text(as_string_view(r->body));
+  auto certs = netdoc::parse_authority_certs(text);
+  if (!certs) co_return std::move(certs).error().context("authority certificates");
+  size_t added = 0;
+  for (auto &c : *certs) {
+    auto st = c.verify(now);
+    if (!st) {
+      LOG_WARN("directory: refusing an authority certificate: %s", st.error().message().c_str());
+      continue;
+    }
+    if (std::find(authority_ids_.begin(), authority_ids_.end(), c.fingerprint) == authority_ids_.end()) continue;
+    bool dup = false;
+    for (auto &have : certs_) dup |= have.signing_key_digest == c.signing_key_digest;
+    if (dup) continue;
+    certs_.push_back(std::move(c));
+    ++added;
+  }
+  if (added) {
+    certs_text_ += text;
+    if (!certs_text_.empty() && certs_text_.back() != '\n') certs_text_ += '\n';
+    save(kCertsFile, certs_text_);
+  }
+  co_return Status{};
+}
+
+Status Directory::accept_consensus(std::shared_ptr<netdoc::Consensus> c, int64_t now) {
+  if (c->flavor != netdoc::ConsensusFlavor::kMicrodesc)
+    return Error(ErrorKind::kMalformed, "not a microdescriptor consensus");
+  if (!c->is_reasonably_live(now))
+    return Error(ErrorKind::kRefused, "consensus valid-after " + netdoc::format_iso_time(c->valid_after) +
+                                          " valid-until " + netdoc::format_iso_time(c->valid_until) +
+                                          " is not live now");
+  if (consensus_ && c->valid_after < consensus_->valid_after)
+    return Error(ErrorKind::kRefused, "consensus is older than the one we have");
+  auto report = c->verify_signatures(certs_, authority_ids_, now);
+  if (!report) return std::move(report).error();
+  consensus_ = std::move(c);
+  schedule_refresh();
+  return {};
+}
+
+void Directory::schedule_refresh() {
+  // dir-spec §5.1: clients fetch a new consensus at a random time after
+  // fresh-until, spread over the first 3/4 of the time left until valid-until
+  // (shortened in test networks by their fast voting schedule).
+  int64_t fresh = consensus_->fresh_until, valid = consensus_->valid_until;
+  int64_t span = std::max<int64_t>(1, (valid - fresh) * 3 / 4);
+  next_refresh_ = fresh + static_cast<int64_t>(crypto::random_uniform(static_cast<uint64_t>(span)));
+}
+
+void Directory::rebuild_netdir() {
+  if (!consensus_) return;
+  std::set<netdoc::Sha256Digest> wanted;
+  for (auto &rs : consensus_->relays)
+    if (rs.has_microdesc_digest) wanted.insert(rs.microdesc_digest);
+  std::vector<netdoc::Microdesc> used;
+  used.reserve(wanted.size());
+  for (auto &md : microdescs_)
+    if (wanted.count(md.digest)) used.push_back(md);
+  netdir_ = std::make_shared<path::PathSelector>(consensus_, std::move(used), opts_.path_options);
+}
+
+awaitable<Status> Directory::refresh(int64_t now, DirCircuitSource dir_circuit) {
+  if (opts_.authorities.empty()) co_return Error(ErrorKind::kInvalidArgument, "no directory authorities configured");
+  bool need_consensus = !consensus_ || !consensus_->is_live(now) || now >= next_refresh_;
+  if (need_consensus) {
+    if (percent_ < 25) set_progress(25, "requesting_status");
+    auto r = co_await get("/tor/status-vote/current/consensus-microdesc", dir_circuit);
+    if (!r) co_return std::move(r).error().context("fetching consensus");
+    if (percent_ < 30) set_progress(30, "loading_status");
+    auto parsed = netdoc::Consensus::parse(std::string(as_string_view(r->body)));
+    if (!parsed) co_return std::move(parsed).error().context("consensus");
+    auto c = std::make_shared<netdoc::Consensus>(std::move(*parsed));
+    // Certificates for signers we cannot check yet (dir-spec §5.2).
+    std::vector<netdoc::Sha1Digest> missing;
+    for (auto &sig : c->signatures) {
+      if (std::find(authority_ids_.begin(), authority_ids_.end(), sig.identity) == authority_ids_.end()) continue;
+      bool have = false;
+      for (auto &cert : certs_) have |= cert.fingerprint == sig.identity && cert.signing_key_digest == sig.signing_key_digest;
+      if (!have && std::find(missing.begin(), missing.end(), sig.identity) == missing.end()) missing.push_back(sig.identity);
+    }
+    if (!missing.empty()) {
+      if (percent_ < 40) set_progress(40, "loading_keys");
+      auto st = co_await fetch_certs(now, dir_circuit, missing);
+      if (!st) co_return std::move(st).error().context("fetching authority certificates");
+    }
+    auto st = accept_consensus(c, now);
+    if (!st) co_return std::move(st).error().context("consensus refused");
+    save(kConsensusFile, consensus_->text());
+    LOG_INFO("directory: consensus valid-after %s with %zu relays accepted",
+             netdoc::format_iso_time(consensus_->valid_after).c_str(), consensus_->relays.size());
+  }
+
+  // Microdescriptors the consensus lists and we lack (dir-spec §5.3).
+  std::set<netdoc::Sha256Digest> have;
+  for (auto &md : microdescs_) have.insert(md.digest);
+  std::vector<netdoc::Sha256Digest> missing;
+  for (auto &rs : consensus_->relays)
+    if (rs.has_microdesc_digest && !have.count(rs.microdesc_digest)) missing.push_back(rs.microdesc_digest);
+  if (!missing.empty() && percent_ < 45) set_progress(45, "requesting_descriptors");
+  size_t fetched = 0;
+  for (size_t i = 0; i < missing.size(); i += kMicrodescBatch) {
+    size_t end = std::min(missing.size(), i + kMicrodescBatch);
+    std::string path = "/tor/micro/d/";
+    std::set<netdoc::Sha256Digest> asked;
+    for (size_t j = i; j < end; ++j) {
+      if (j > i) path += "-";
+      path += base64_encode(missing[j], /*pad=*/false);
+      asked.insert(missing[j]);
+    }
+    auto r = co_await get(path, dir_circuit);
+    if (!r) {
+      LOG_WARN("directory: microdescriptor batch failed: %s", r.error().message().c_str());
+      continue;
+    }
+    std::string text(as_string_view(r->body));
+    auto batch = netdoc::parse_microdescs_lenient(text);
+    for (auto &e : batch.errors) LOG_WARN("directory: bad microdescriptor skipped: %s", e.message().c_str());
+    for (auto &md : batch.microdescs) {
+      // Only what we asked for: the digest is the document's name (§3.3).
+      if (!asked.count(md.digest)) continue;
+      microdescs_.push_back(std::move(md));
+      ++fetched;
+    }
+    microdescs_text_ += text;
+    if (!microdescs_text_.empty() && microdescs_text_.back() != '\n') microdescs_text_ += '\n';
+    int pct = 50 + static_cast<int>(25 * end / missing.size());
+    set_progress(std::min(pct, 74), "loading_descriptors");
+  }
+  if (fetched) save(kMicrodescsFile, microdescs_text_);
+  rebuild_netdir();
+  if (!netdir_ || netdir_->usable().empty())
+    co_return Error(ErrorKind::kNotFound, "directory has no usable relays");
+  co_return Status{};
+}
+
+}  // namespace tc::runtime

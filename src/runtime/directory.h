@@ -1,0 +1,86 @@
+// The client's view of the network (dir-spec §5): authority certificates,
+// a consensus verified by a majority of the configured authorities, and the
+// microdescriptors it lists; kept in cache-dir and refreshed before expiry.
+#pragma once
+#include <asio.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netdoc/authority.h"
+#include "netdoc/cert.h"
+#include "netdoc/consensus.h"
+#include "netdoc/microdesc.h"
+#include "path/path.h"
+#include "proto/http.h"
+#include "runtime/circuit.h"
+
+namespace tc::runtime {
+
+// Where to send a BEGIN_DIR request: a function that gives a one-hop
+// circuit to some directory cache (an authority or a guard).
+using DirCircuitSource = std::function<asio::awaitable<Result<std::shared_ptr<TorCircuit>>>()>;
+
+struct DirectoryOptions {
+  std::vector<netdoc::DirAuthority> authorities;
+  std::string cache_dir;  // empty: no cache
+  path::PathOptions path_options;
+};
+
+class Directory {
+ public:
+  Directory(asio::any_io_executor ex, DirectoryOptions opts);
+
+  // Loads whatever usable documents the cache holds. A corrupt or truncated
+  // file is discarded with a warning. True if the result is usable now.
+  bool load_cache(int64_t now);
+  // Fetches what is missing or stale: certificates, consensus,
+  // microdescriptors. Over BEGIN_DIR when `dir_circuit` is set and works,
+  // otherwise over an authority's DirPort.
+  asio::awaitable<Status> refresh(int64_t now, DirCircuitSource dir_circuit);
+
+  // The current directory for path selection (null until bootstrapped).
+  std::shared_ptr<const path::PathSelector> netdir() const { return netdir_; }
+  std::shared_ptr<const netdoc::Consensus> consensus() const { return consensus_; }
+  // When the next refresh should start (dir-spec §5.1: a random time in the
+  // second half of the consensus's fresh period).
+  int64_t next_refresh_time() const { return next_refresh_; }
+  // For progress reports: (percent, phase).
+  std::pair<int, std::string> progress() const { return {percent_, phase_}; }
+  void set_progress(int percent, std::string phase);
+  const std::vector<netdoc::DirAuthority> &authorities() const { return opts_.authorities; }
+  // The used/needed microdescriptor counts, for logs.
+  size_t microdesc_count() const { return microdescs_.size(); }
+
+ private:
+  asio::awaitable<Result<proto::HttpResponse>> get(std::string path, DirCircuitSource &dir_circuit);
+  asio::awaitable<Status> fetch_certs(int64_t now, DirCircuitSource &dir_circuit,
+                                      const std::vector<netdoc::Sha1Digest> &missing);
+  Status accept_consensus(std::shared_ptr<netdoc::Consensus> c, int64_t now);
+  void rebuild_netdir();
+  void save(const std::string &name, std::string_view data);
+  void schedule_refresh();
+
+  asio::any_io_executor ex_;
+  DirectoryOptions opts_;
+  std::vector<netdoc::Sha1Digest> authority_ids_;
+  std::vector<netdoc::AuthorityCert> certs_;
+  std::string certs_text_;
+  std::shared_ptr<const netdoc::Consensus> consensus_;
+  std::vector<netdoc::Microdesc> microdescs_;
+  std::string microdescs_text_;
+  std::shared_ptr<const path::PathSelector> netdir_;
+  int64_t next_refresh_ = 0;
+  int percent_ = 0;
+  std::string phase_ = "starting";
+  size_t next_authority_ = 0;
+};
+
+// Writes `data` to `path` atomically (temporary file, fsync, rename), mode 0600.
+Status write_file_atomic(const std::string &path, std::string_view data);
+Result<std::string> read_file(const std::string &path, size_t max_size = 64u << 20);
+
+}  // namespace tc::runtime

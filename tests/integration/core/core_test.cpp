@@ -1,0 +1,324 @@
+// libtorclient's core against real C tor relays of the private network:
+// channels, 3-hop circuits, streams, flow control. Relay identities and
+// ntor keys come from the consensus and microdescriptors the authorities
+// serve (fetched and verified by runtime::Directory).
+#include <gtest/gtest.h>
+
+#include <asio.hpp>
+#include <fstream>
+#include <future>
+#include <regex>
+
+#include "crypto/crypto.h"
+#include "runtime/channel.h"
+#include "runtime/circuit.h"
+#include "runtime/directory.h"
+#include "testnet_env.h"
+#include "util/log.h"
+
+using namespace tc;
+using namespace tc::runtime;
+using asio::awaitable;
+using namespace std::chrono_literals;
+
+namespace {
+
+testnet::Testnet g_net;
+
+// Runs a coroutine on a fresh io_context and returns its result.
+template <typename T>
+T run(std::function<awaitable<T>()> f) {
+  asio::io_context io;
+  auto fut = asio::co_spawn(io, f(), asio::use_future);
+  io.run();
+  return fut.get();
+}
+
+struct Env {
+  asio::io_context &io;
+  std::unique_ptr<asio::ssl::context> tls = make_tls_context();
+  std::unique_ptr<Directory> dir;
+};
+
+proto::RelayTarget target_of(const path::Relay &r) {
+  proto::RelayTarget t;
+  t.nickname = std::string(r.rs->nickname);
+  t.rsa_id = r.rs->rsa_identity;
+  t.ed_id = r.md->ed25519_id;
+  t.ntor_onion_key = *r.md->ntor_onion_key;
+  uint32_t a = r.rs->ipv4;
+  t.ipv4 = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
+  t.or_port = r.rs->or_port;
+  return t;
+}
+
+ChannelTarget channel_target(const proto::RelayTarget &t) {
+  return ChannelTarget{t.nickname, "127.0.0.1", t.or_port, t.rsa_id, t.ed_id};
+}
+
+awaitable<Result<std::shared_ptr<Directory>>> bootstrap(asio::any_io_executor ex) {
+  DirectoryOptions o;
+  for (auto &l : g_net.dir_authority_lines) {
+    auto a = netdoc::DirAuthority::parse(l);
+    if (!a) co_return a.error();
+    o.authorities.push_back(*a);
+  }
+  o.path_options.test_network = true;
+  o.path_options.enforce_distinct_subnets = false;
+  auto d = std::make_shared<Directory>(ex, o);
+  auto st = co_await d->refresh(std::time(nullptr), nullptr);
+  if (!st) co_return st.error();
+  co_return d;
+}
+
+// guard -> middle -> exit, by role names in the test network.
+std::vector<proto::RelayTarget> pick_path(const path::PathSelector &nd, uint16_t port) {
+  auto rng = path::system_random();
+  auto p = nd.choose_path(port, rng);
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
+  return {target_of(*p->guard), target_of(*p->middle), target_of(*p->exit)};
+}
+
+awaitable<Result<std::shared_ptr<TorCircuit>>> build(asio::ssl::context &tls, const std::vector<proto::RelayTarget> &hops,
+                                                     proto::HandshakeType type = proto::HandshakeType::kNtor) {
+  auto ex = co_await asio::this_coro::executor;
+  auto ch = co_await Channel::open(ex, tls, channel_target(hops[0]), 20s);
+  if (!ch) co_return ch.error();
+  co_return co_await TorCircuit::build(*ch, hops, type, 15000ms);
+}
+
+// Destroys the circuit and closes its channel, so the io_context can finish.
+void finish(const std::shared_ptr<TorCircuit> &c) {
+  c->destroy();
+  c->channel()->close(Error(ErrorKind::kClosed, "test done"));
+}
+
+struct Fetch {
+  uint64_t body_bytes = 0;
+  std::string sha256;
+  int status = 0;
+};
+
+// HTTP/1.0 GET through a stream; hashes the body as it arrives.
+awaitable<Result<Fetch>> http_get(std::shared_ptr<TorCircuit> circ, std::string path) {
+  auto s = co_await circ->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
+  if (!s) co_return s.error();
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  auto st = co_await (*s)->write(as_bytes(req));
+  if (!st) co_return st.error();
+  Fetch f;
+  crypto::Digest h(crypto::Digest::Algo::kSha256);
+  std::string head;
+  bool in_body = false;
+  std::vector<uint8_t> buf(65536);
+  for (;;) {
+    auto n = co_await (*s)->read_some(buf);
+    if (!n) co_return n.error();
+    if (*n == 0) break;
+    ByteSpan chunk(buf.data(), *n);
+    if (!in_body) {
+      head.append(reinterpret_cast<const char *>(chunk.data()), chunk.size());
+      auto e = head.find("\r\n\r\n");
+      if (e == std::string::npos) continue;
+      in_body = true;
+      f.status = std::stoi(head.substr(9, 3));
+      std::string rest = head.substr(e + 4);
+      h.update(as_bytes(rest));
+      f.body_bytes += rest.size();
+      continue;
+    }
+    h.update(chunk);
+    f.body_bytes += chunk.size();
+  }
+  (*s)->close();
+  f.sha256 = hex_encode(h.peek());
+  co_return f;
+}
+
+class Core : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    g_net = testnet::load_testnet();
+    for (auto &r : g_net.relays)
+      if (!r.log.empty()) {
+        std::ifstream in(r.log, std::ios::ate);
+        log_offsets_[r.log] = in ? static_cast<std::streamoff>(in.tellg()) : 0;
+      }
+  }
+  // Relays must not have logged protocol warnings about our cells.
+  static void TearDownTestSuite() {
+    static const std::regex bad(R"(\[warn\].*(protocol|cell|circuit|SENDME|digest|unrecognized|relay crypt))",
+                                std::regex::icase);
+    for (auto &[log, off] : log_offsets_) {
+      std::ifstream in(log);
+      in.seekg(off);
+      std::string line;
+      while (std::getline(in, line))
+        EXPECT_FALSE(std::regex_search(line, bad)) << log << ": " << line;
+    }
+  }
+  void SetUp() override {
+    if (g_net.dir.empty()) GTEST_SKIP() << "TORCLIENT_TESTNET_DIR not set: run through ctest";
+  }
+  static inline std::map<std::string, std::streamoff> log_offsets_;
+};
+
+TEST_F(Core, ThreeHopCircuitFetches10MB) {
+  auto r = run<Result<Fetch>>([]() -> awaitable<Result<Fetch>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto hops = pick_path(*(*d)->netdir(), g_net.http_port);
+    auto circ = co_await build(*tls, hops);
+    if (!circ) co_return circ.error();
+    EXPECT_EQ((*circ)->path().size(), 3u);
+    std::printf("circuit %s > %s > %s built in %lld ms\n", hops[0].nickname.c_str(), hops[1].nickname.c_str(),
+                hops[2].nickname.c_str(), static_cast<long long>((*circ)->build_time().count()));
+    auto start = std::chrono::steady_clock::now();
+    auto f = co_await http_get(*circ, "/10M");
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f) std::printf("10 MB in %.2f s (%.1f MB/s)\n", secs, f->body_bytes / secs / 1e6);
+    finish(*circ);
+    co_return f;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body_bytes, g_net.files["10M"].size);
+  EXPECT_EQ(r->sha256, g_net.files["10M"].sha256);
+}
+
+TEST_F(Core, NtorV3CircuitFetches100MB) {
+  auto r = run<Result<Fetch>>([]() -> awaitable<Result<Fetch>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto hops = pick_path(*(*d)->netdir(), g_net.http_port);
+    auto circ = co_await build(*tls, hops, proto::HandshakeType::kNtorV3);
+    if (!circ) co_return circ.error();
+    auto start = std::chrono::steady_clock::now();
+    auto f = co_await http_get(*circ, "/100M");
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (f) std::printf("100 MB in %.2f s (%.1f MB/s)\n", secs, f->body_bytes / secs / 1e6);
+    finish(*circ);
+    co_return f;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->body_bytes, g_net.files["100M"].size);
+  EXPECT_EQ(r->sha256, g_net.files["100M"].sha256);
+}
+
+TEST_F(Core, FiftyConcurrentStreamsOnOneCircuit) {
+  auto results = run<std::vector<Result<Fetch>>>([]() -> awaitable<std::vector<Result<Fetch>>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    std::vector<Result<Fetch>> out;
+    auto d = co_await bootstrap(ex);
+    if (!d) {
+      out.push_back(d.error());
+      co_return out;
+    }
+    auto circ = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port));
+    if (!circ) {
+      out.push_back(circ.error());
+      co_return out;
+    }
+    std::vector<std::future<Result<Fetch>>> futs;
+    for (int i = 0; i < 50; ++i) futs.push_back(asio::co_spawn(ex, http_get(*circ, "/1M"), asio::use_future));
+    // Wait without blocking the loop.
+    for (auto &f : futs) {
+      while (f.wait_for(0s) != std::future_status::ready) {
+        asio::steady_timer t(ex, 20ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      out.push_back(f.get());
+    }
+    finish(*circ);
+    co_return out;
+  });
+  ASSERT_EQ(results.size(), 50u) << (results.empty() || results[0].ok() ? "" : results[0].error().message());
+  for (auto &r : results) {
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->sha256, g_net.files["1M"].sha256);
+  }
+}
+
+TEST_F(Core, StreamsOnTenCircuitsAtOnce) {
+  auto results = run<std::vector<Result<Fetch>>>([]() -> awaitable<std::vector<Result<Fetch>>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    std::vector<Result<Fetch>> out;
+    auto d = co_await bootstrap(ex);
+    if (!d) {
+      out.push_back(d.error());
+      co_return out;
+    }
+    std::vector<std::shared_ptr<TorCircuit>> circs;
+    for (int i = 0; i < 10; ++i) {
+      auto c = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port));
+      if (!c) {
+        out.push_back(c.error());
+        co_return out;
+      }
+      circs.push_back(*c);
+    }
+    std::vector<std::future<Result<Fetch>>> futs;
+    for (auto &c : circs)
+      for (int i = 0; i < 3; ++i) futs.push_back(asio::co_spawn(ex, http_get(c, "/1M"), asio::use_future));
+    for (auto &f : futs) {
+      while (f.wait_for(0s) != std::future_status::ready) {
+        asio::steady_timer t(ex, 20ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      out.push_back(f.get());
+    }
+    for (auto &c : circs) finish(c);
+    co_return out;
+  });
+  ASSERT_EQ(results.size(), 30u) << (results.empty() || results[0].ok() ? "" : results[0].error().message());
+  for (auto &r : results) {
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->sha256, g_net.files["1M"].sha256);
+  }
+}
+
+TEST_F(Core, ChannelToRelayUnderWrongIdentityIsRefused) {
+  auto r = run<Result<std::shared_ptr<Channel>>>([]() -> awaitable<Result<std::shared_ptr<Channel>>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto hops = pick_path(*(*d)->netdir(), g_net.http_port);
+    auto t = channel_target(hops[0]);
+    t.rsa_id[0] ^= 0xff;  // expect another relay at this address
+    t.ed_id.reset();
+    auto ch = co_await Channel::open(ex, *tls, t, 20s);
+    if (ch) (*ch)->close(Error(ErrorKind::kClosed, "test done"));
+    co_return ch;
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kCrypto) << r.error().message();
+  EXPECT_NE(r.error().message().find("RSA identity"), std::string::npos) << r.error().message();
+}
+
+TEST_F(Core, ResolveThroughExit) {
+  ASSERT_FALSE(g_net.dns_hosts.empty());
+  auto r = run<Result<std::vector<cell::ResolvedAnswer>>>([]() -> awaitable<Result<std::vector<cell::ResolvedAnswer>>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto circ = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port));
+    if (!circ) co_return circ.error();
+    auto a = co_await (*circ)->resolve(g_net.dns_hosts[0], 30000ms);
+    finish(*circ);
+    co_return a;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_FALSE(r->empty());
+  EXPECT_EQ((*r)[0].type, 4);  // IPv4
+  EXPECT_EQ(hex_encode((*r)[0].value), "7f000001");
+}
+
+}  // namespace

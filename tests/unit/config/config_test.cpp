@@ -1,0 +1,231 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "daemon/config.h"
+
+using namespace tc;
+using namespace tc::config;
+
+namespace {
+
+const char *kGood = R"(# torclientd configuration
+tor {
+  enabled
+  socks-port 9150
+  socks-address 127.0.0.1
+  config-dir /var/lib/tc
+  cache-dir /var/cache/tc   # trailing comment
+  cli-socket /run/tc/cli.sock
+  dir-authority auth0 orport=5000 no-v2 v3ident=0123456789ABCDEF0123456789ABCDEF01234567 127.0.0.1:7000 ABCD ABCD ABCD ABCD ABCD ABCD ABCD ABCD ABCD ABCD
+  dir-authority   auth1  orport=5001 v3ident=1111111111111111111111111111111111111111 127.0.0.1:7001 0000000000000000000000000000000000000000
+
+  test-network
+  log-level info
+  log-file /var/log/tc.log
+  safe-logging off
+  max-connections 512
+  max-circuit-dirtiness 300
+  per-client-rate 1048576
+}
+)";
+
+// Parse a body wrapped as "tor {\n<body>\n}" so the body starts on line 2.
+Result<TorConfig> body(const std::string &b) { return parse_text("tor {\n" + b + "\n}\n", "t.conf"); }
+
+std::string error_of(const Result<TorConfig> &r) { return r.ok() ? "(ok)" : r.error().message(); }
+
+}  // namespace
+
+TEST(Config, GoodFile) {
+  auto r = parse_text(kGood, "torclientd.conf");
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  const TorConfig &c = *r;
+  EXPECT_TRUE(c.stanza_found);
+  EXPECT_TRUE(c.enabled);
+  EXPECT_EQ(c.socks_port, 9150);
+  EXPECT_EQ(c.socks_address, "127.0.0.1");
+  EXPECT_EQ(c.config_dir, "/var/lib/tc");
+  EXPECT_EQ(c.cache_dir, "/var/cache/tc");
+  EXPECT_EQ(c.cli_socket, "/run/tc/cli.sock");
+  ASSERT_EQ(c.dir_authorities.size(), 2u);
+  EXPECT_EQ(c.dir_authorities[0],
+            "auth0 orport=5000 no-v2 v3ident=0123456789ABCDEF0123456789ABCDEF01234567 "
+            "127.0.0.1:7000 ABCD ABCD ABCD ABCD ABCD ABCD ABCD ABCD ABCD ABCD");
+  // Raw text: inner spacing preserved, outer trimmed.
+  EXPECT_EQ(c.dir_authorities[1],
+            "auth1  orport=5001 v3ident=1111111111111111111111111111111111111111 127.0.0.1:7001 "
+            "0000000000000000000000000000000000000000");
+  EXPECT_TRUE(c.test_network);
+  EXPECT_FALSE(c.public_network);
+  EXPECT_EQ(c.log_level, log::Level::kInfo);
+  EXPECT_EQ(c.log_file, "/var/log/tc.log");
+  EXPECT_FALSE(c.safe_logging);
+  EXPECT_EQ(c.max_connections, 512u);
+  EXPECT_EQ(c.max_circuit_dirtiness, 300u);
+  EXPECT_EQ(c.per_client_rate, 1048576u);
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(Config, Defaults) {
+  auto r = parse_text("tor {\n}\n", "x");
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  EXPECT_TRUE(r->stanza_found);
+  EXPECT_FALSE(r->enabled);
+  EXPECT_EQ(r->socks_port, 9050);
+  EXPECT_EQ(r->socks_address, "127.0.0.1");
+  EXPECT_TRUE(r->safe_logging);
+  EXPECT_EQ(r->log_level, log::Level::kNotice);
+  EXPECT_EQ(r->per_client_rate, 0u);
+  auto none = parse_text("# nothing\n\n", "x");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->stanza_found);
+}
+
+TEST(Config, SingleLineForm) {
+  auto r = parse_text("tor { enabled public-network socks-port 9050 log-level warn }", "s");
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  EXPECT_TRUE(r->enabled);
+  EXPECT_TRUE(r->public_network);
+  EXPECT_EQ(r->log_level, log::Level::kWarn);
+  // Braces glued to words.
+  auto g = parse_text("tor{disabled}", "s");
+  ASSERT_TRUE(g.ok()) << error_of(g);
+  EXPECT_FALSE(g->enabled);
+  // dir-authority stops at the closing brace on a single line.
+  auto d = parse_text("tor { dir-authority a orport=1 1.2.3.4:5 AB }", "s");
+  ASSERT_TRUE(d.ok()) << error_of(d);
+  ASSERT_EQ(d->dir_authorities.size(), 1u);
+  EXPECT_EQ(d->dir_authorities[0], "a orport=1 1.2.3.4:5 AB");
+}
+
+TEST(Config, StartupConfWithOtherStanzas) {
+  const char *startup = R"(unix {
+  nodaemon
+  log /var/log/vpp/vpp.log
+  cli-listen /run/vpp/cli.sock
+}
+
+dpdk {
+  dev 0000:02:00.0 { num-rx-queues 2 name eth0 }
+  dev default { num-rx-descriptors 1024 }
+}
+
+plugins {
+  plugin default { disable }
+  plugin torclient_plugin.so { enable }
+}
+
+tor {
+  enabled
+  public-network
+  socks-port 9055
+}
+
+cpu { main-core 1 }
+)";
+  auto r = parse_text(startup, "startup.conf");
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  EXPECT_TRUE(r->stanza_found);
+  EXPECT_TRUE(r->enabled);
+  EXPECT_EQ(r->socks_port, 9055);
+  // Unknown keywords in other stanzas are not our business; ours are.
+  auto bad = parse_text(std::string(startup) + "\n", "startup.conf");
+  EXPECT_TRUE(bad.ok());
+}
+
+TEST(Config, ParseStanzaBody) {
+  auto r = parse_stanza_body("enabled\npublic-network\nsocks-port 1\n", "vpp", 10);
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  EXPECT_EQ(r->socks_port, 1);
+  auto e = parse_stanza_body("enabled\npublic-network\nsocks-port 0\n", "vpp", 10);
+  EXPECT_EQ(error_of(e), "vpp:12: socks-port: expected a port number 1-65535, got '0'");
+}
+
+TEST(Config, NonLoopbackAddressWarns) {
+  auto r = body("socks-address 0.0.0.0");
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].rfind("t.conf:2: socks-address 0.0.0.0 is not a loopback address", 0), 0u)
+      << r->warnings[0];
+  for (const char *lo : {"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"}) {
+    auto l = body(std::string("socks-address ") + lo);
+    ASSERT_TRUE(l.ok()) << lo;
+    EXPECT_TRUE(l->warnings.empty()) << lo;
+  }
+  auto v6 = body("socks-address 2001:db8::1");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->warnings.size(), 1u);
+}
+
+TEST(Config, BadLines) {
+  struct {
+    const char *body;
+    const char *error;
+  } cases[] = {
+      {"socks-port abc", "t.conf:2: socks-port: expected a port number 1-65535, got 'abc'"},
+      {"socks-port 65536", "t.conf:2: socks-port: expected a port number 1-65535, got '65536'"},
+      {"socks-port -1", "t.conf:2: socks-port: expected a port number 1-65535, got '-1'"},
+      {"socks-port", "t.conf:2: socks-port: expected a port number 1-65535, got end of line"},
+      {"socks-port\n9050", "t.conf:2: socks-port: expected a port number 1-65535, got end of line"},
+      {"socks-address localhost",
+       "t.conf:2: socks-address: expected an IPv4 or IPv6 address, got 'localhost'"},
+      {"log-level loud",
+       "t.conf:2: log-level: expected one of debug, info, notice, warn, err, got 'loud'"},
+      {"safe-logging yes", "t.conf:2: safe-logging: expected on or off, got 'yes'"},
+      {"max-connections 0", "t.conf:2: max-connections: expected a number 1-1000000, got '0'"},
+      {"max-circuit-dirtiness 10m",
+       "t.conf:2: max-circuit-dirtiness: expected seconds 1-2592000, got '10m'"},
+      {"per-client-rate fast",
+       "t.conf:2: per-client-rate: expected bytes per second (0 = unlimited), got 'fast'"},
+      {"per-client-rate 99999999999999999999999",
+       "t.conf:2: per-client-rate: expected bytes per second (0 = unlimited), got "
+       "'99999999999999999999999'"},
+      {"config-dir", "t.conf:2: config-dir: expected a path, got end of line"},
+      {"dir-authority", "t.conf:2: dir-authority: expected an authority line, got end of line"},
+      {"frobnicate 3", "t.conf:2: unknown keyword 'frobnicate'"},
+      {"# comment\n\nsocks-port 1 2", "t.conf:4: unknown keyword '2'"},
+      {"enabled\ndisabled", "t.conf:3: disabled: conflicts with 'enabled' (first on line 2)"},
+      {"socks-port 1\nsocks-port 2", "t.conf:3: socks-port: given twice (first on line 2)"},
+      {"public-network\ndir-authority a 1.2.3.4:5 AB",
+       "t.conf:3: dir-authority: cannot be combined with public-network (line 2)"},
+      {"dir-authority a 1.2.3.4:5 AB\npublic-network",
+       "t.conf:3: public-network: cannot be combined with dir-authority lines (line 2)"},
+      {"test-network", "t.conf:2: test-network: requires dir-authority lines"},
+      {"nested { x }", "t.conf:2: unknown keyword 'nested'"},
+      {"enabled",
+       "t.conf: no directory authorities: add 'public-network' to use the public Tor network, or "
+       "dir-authority lines for a private one"},
+  };
+  for (auto &c : cases) EXPECT_EQ(error_of(body(c.body)), c.error) << c.body;
+}
+
+TEST(Config, StructureErrors) {
+  EXPECT_EQ(error_of(parse_text("unix {\n  nodaemon\n", "s.conf")),
+            "s.conf:1: unterminated 'unix' stanza (missing '}')");
+  EXPECT_EQ(error_of(parse_text("tor {\n  enabled\n", "s.conf")),
+            "s.conf:1: unterminated 'tor' stanza (missing '}')");
+  EXPECT_EQ(error_of(parse_text("\ntor\n", "s.conf")), "s.conf:2: expected '{' after 'tor'");
+  EXPECT_EQ(error_of(parse_text("}\n", "s.conf")), "s.conf:1: unexpected '}' at top level");
+  EXPECT_EQ(error_of(parse_text("tor { }\ntor { }\n", "s.conf")),
+            "s.conf:2: second 'tor' stanza (first on line 1)");
+  EXPECT_EQ(error_of(parse_text("tor {\n public-network\n x { y }\n}", "s.conf")),
+            "s.conf:3: unknown keyword 'x'");
+}
+
+TEST(Config, LoadFile) {
+  std::string path = ::testing::TempDir() + "tc_config_test.conf";
+  {
+    std::ofstream f(path);
+    f << kGood;
+  }
+  auto r = load_file(path);
+  ASSERT_TRUE(r.ok()) << error_of(r);
+  EXPECT_EQ(r->socks_port, 9150);
+  std::remove(path.c_str());
+  auto missing = load_file(path);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind(), ErrorKind::kIo);
+}
