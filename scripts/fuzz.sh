@@ -9,6 +9,9 @@
 # seeds the netdoc targets with the whole ../shared/testdata documents (MBs;
 # slower executions). Crashes are saved as $BUILD_DIR/fuzz-artifacts/<target>/
 # crash-*; keep each as fuzz/regressions/<target>/<name> once understood.
+# FUZZ_KEEP_GOING=1 runs libFuzzer with -fork=1 -ignore_crashes=1: it keeps
+# fuzzing after a crash and collects every crash found (to get past a known,
+# not yet fixed one).
 # Prints executions per target; exits 1 if any target crashed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,17 +57,24 @@ for t in $TARGETS; do
     for f in $(full_docs "$t"); do cp -f "$f" "$full/"; done
     seeds+=("$full")
   fi
+  extra=()
+  [ "${FUZZ_KEEP_GOING:-0}" = 1 ] && extra+=(-fork=1 -ignore_crashes=1)
   echo "== $t: ${SECS}s"
+  before=$(ls "$art" | wc -l)
   $NICE "$BUILD_DIR/fuzz/$t" "$work" "${seeds[@]}" -max_total_time="$SECS" -timeout=20 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" >"$log" 2>&1
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" "${extra[@]}" >"$log" 2>&1
   rc=$?
+  # With -ignore_crashes the run succeeds; count the new artifacts instead.
+  [ "$(ls "$art" | wc -l)" -gt "$before" ] && [ $rc -eq 0 ] && rc=1
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-  done_line=$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)
+  # Fork mode prints no final stats: the last "#N:" progress line.
+  [ -z "$execs" ] && execs=$(grep -aoE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
+  cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
+  done_line=$(grep -aE '^Done [0-9]+ runs' "$log" | tail -1)
   if [ $rc -ne 0 ]; then
     failed=1
     echo "   CRASH (rc=$rc): see $log; inputs: $(ls "$art" | tr '\n' ' ')"
-    grep -E 'ERROR: |SUMMARY: |FUZZ_CHECK|runtime error' "$log" | head -5 | sed 's/^/   /'
+    grep -aE 'ERROR: |SUMMARY: |FUZZ_CHECK|runtime error' "$log" | sort | uniq -c | head -8 | sed 's/^/   /'
     summary+=$(printf '%-22s %12s  %-10s CRASH\n' "$t" "${execs:-?}" "${cov:-}")$'\n'
   else
     echo "   ${done_line:-?} ${cov:+($cov)}"

@@ -78,17 +78,9 @@ bool ends_with(const std::string &s, std::string_view suffix) {
 
 socks::Socks5Reply reply_for_error(const Error &e) {
   using R = socks::Socks5Reply;
-  // The runtime reports exit refusals as "... END <REASON>" (runtime/circuit.cpp).
-  // TODO(lead): carry the END reason as a value in the error instead of text.
-  const std::string &m = e.message();
-  for (uint8_t r = 1; r <= 14; ++r) {
-    std::string needle = std::string("END ") + cell::end_reason_name(r);
-    for (size_t at = m.find(needle); at != std::string::npos; at = m.find(needle, at + 1)) {
-      size_t after = at + needle.size();
-      if (after < m.size() && (std::isalnum(static_cast<unsigned char>(m[after])) || m[after] == '_')) continue;
-      return socks::end_reason_to_socks5_reply(r);
-    }
-  }
+  // The runtime carries the exit's RELAY_END reason as the error's code.
+  if (e.kind() == ErrorKind::kRefused && e.code() >= 1 && e.code() <= 255)
+    return socks::end_reason_to_socks5_reply(static_cast<uint8_t>(e.code()));
   switch (e.kind()) {
     case ErrorKind::kTimeout: return R::kTtlExpired;
     case ErrorKind::kRefused: return R::kConnectionRefused;

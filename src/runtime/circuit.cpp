@@ -142,6 +142,8 @@ void TorStream::close() {
     end_reason_ = kEndReasonDone;
   }
   notify_ = nullptr;
+  // Coroutines blocked in read_some()/write() see the end.
+  event_.notify_all();
 }
 
 // --------------------------------------------------------------- TorCircuit
@@ -296,7 +298,8 @@ awaitable<Result<std::shared_ptr<TorStream>>> TorCircuit::wait_connected(std::sh
   if (s->status_ == StreamStatus::kOpen) co_return s;
   if (s->status_ == StreamStatus::kFailed) co_return *s->error_;
   co_return Error(ErrorKind::kRefused, std::string("stream refused by exit: END ") +
-                                           cell::end_reason_name(s->end_reason_));
+                                           cell::end_reason_name(s->end_reason_))
+      .with_code(s->end_reason_);
 }
 
 awaitable<Result<std::shared_ptr<TorStream>>> TorCircuit::open_stream(std::string address, uint16_t port,
@@ -337,7 +340,8 @@ awaitable<Result<std::vector<cell::ResolvedAnswer>>> TorCircuit::resolve(std::st
   }
   if (s->status_ == StreamStatus::kFailed) co_return *s->error_;
   if (s->resolved_.empty())
-    co_return Error(ErrorKind::kRefused, std::string("resolve failed: END ") + cell::end_reason_name(s->end_reason_));
+    co_return Error(ErrorKind::kRefused, std::string("resolve failed: END ") + cell::end_reason_name(s->end_reason_))
+        .with_code(s->end_reason_);
   co_return s->resolved_;
 }
 

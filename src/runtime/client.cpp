@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "crypto/crypto.h"
+#include "path/guards.h"
 #include "runtime/directory.h"
 #include "util/log.h"
 
@@ -22,9 +23,7 @@ constexpr auto kChannelTimeout = std::chrono::seconds(20);
 constexpr auto kHopTimeout = std::chrono::milliseconds(15000);
 constexpr auto kStreamTimeout = std::chrono::milliseconds(30000);
 constexpr int kConnectAttempts = 3;
-constexpr size_t kPrimaryGuards = 3;
 constexpr size_t kPreemptiveCircuits = 2;
-constexpr auto kGuardRetry = std::chrono::minutes(10);
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 proto::RelayTarget to_target(const path::Relay &r) {
@@ -52,12 +51,6 @@ struct PoolCircuit {
   netdoc::Sha1Digest exit_id{};
 };
 
-struct GuardEntry {
-  netdoc::Sha1Digest id{};
-  std::string nickname;
-  int64_t added = 0;
-  std::optional<Clock::time_point> unreachable_since;
-};
 
 struct TorClient::Impl {
   TorClient &owner;
@@ -66,7 +59,8 @@ struct TorClient::Impl {
   std::map<netdoc::Sha1Digest, std::shared_ptr<Channel>> channels;
   std::map<netdoc::Sha1Digest, std::shared_ptr<Event>> channels_opening;
   std::vector<PoolCircuit> circuits;
-  std::vector<GuardEntry> guards;
+  std::optional<path::GuardManager> guards;
+  const path::PathSelector *guards_updated_for = nullptr;
   Event bootstrapped;
   bool is_bootstrapped = false;
   std::optional<Error> bootstrap_error;
@@ -83,83 +77,56 @@ struct TorClient::Impl {
                              path::PathOptions{cfg.test_network, !cfg.test_network, true}}),
         bootstrapped(o.io_.get_executor()) {}
 
-  // ---- guards (guard-spec, a subset: a persisted ordered sample whose
-  // first reachable members are the primary guards) ----
+  // ---- guards (guard-spec, via path::GuardManager; state in config-dir) ----
   std::string guards_file() const { return cfg.config_dir.empty() ? "" : cfg.config_dir + "/guards"; }
 
-  void load_guards() {
-    if (guards_file().empty()) return;
-    auto text = read_file(guards_file(), 1 << 20);
-    if (!text) return;
-    std::istringstream in(*text);
-    std::string line;
-    size_t n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      std::istringstream ls(line);
-      std::string kw, fp, nick;
-      int64_t added = 0;
-      ls >> kw >> fp >> nick >> added;
-      auto id = hex_decode(fp);
-      if (kw != "guard" || !id || id->size() != 20) {
-        LOG_WARN("guards: %s:%zu: unreadable line skipped", guards_file().c_str(), n);
-        continue;
-      }
-      GuardEntry g;
-      std::copy(id->begin(), id->end(), g.id.begin());
-      g.nickname = nick;
-      g.added = added;
-      guards.push_back(std::move(g));
-    }
-    LOG_INFO("guards: %zu loaded from state", guards.size());
+  path::GuardOptions guard_options() const {
+    path::GuardOptions o;
+    // Test networks rarely give Stable/V2Dir to fresh relays (TestingTorNetwork).
+    if (cfg.test_network) o.required_flags = netdoc::kFlagGuard;
+    return o;
   }
 
-  void save_guards() {
-    if (guards_file().empty()) return;
-    std::string out = "# torclient guard sample: guard FINGERPRINT NICKNAME ADDED\n";
-    for (auto &g : guards) out += "guard " + hex_encode(g.id, true) + " " + g.nickname + " " + std::to_string(g.added) + "\n";
-    auto st = write_file_atomic(guards_file(), out);
+  void load_guards() {
+    if (!guards_file().empty()) {
+      auto text = read_file(guards_file(), 1 << 20);
+      if (text) {
+        std::vector<std::string> problems;
+        auto g = path::GuardManager::parse(*text, path::system_random(), guard_options(), &problems);
+        for (auto &p : problems) LOG_WARN("guards: %s: %s", guards_file().c_str(), p.c_str());
+        if (g) {
+          guards.emplace(std::move(*g));
+          LOG_INFO("guards: %zu loaded from state", guards->size());
+          return;
+        }
+      }
+    }
+    guards.emplace(path::system_random(), guard_options());
+  }
+
+  void save_guards_if_dirty() {
+    if (!guards->take_dirty() || guards_file().empty()) return;
+    auto st = write_file_atomic(guards_file(), guards->serialize());
     if (!st) LOG_WARN("guards: %s", st.error().message().c_str());
   }
 
-  // The first usable, not recently failed guard; samples more as needed.
-  Result<const path::Relay *> pick_guard(const path::PathSelector &nd, std::span<const path::Relay *const> avoid) {
-    auto usable = [&](const GuardEntry &g) -> const path::Relay * {
-      const path::Relay *r = nd.find(g.id);
-      if (!r || !r->has_guard_flag()) return nullptr;
-      if (g.unreachable_since && Clock::now() - *g.unreachable_since < kGuardRetry) return nullptr;
-      for (auto *a : avoid)
-        if (a && !nd.can_share_path(*a, *r)) return nullptr;
-      return r;
-    };
-    size_t listed = 0;
-    for (auto &g : guards) {
-      if (!nd.find(g.id)) continue;
-      if (++listed > kPrimaryGuards * 4) break;
-      if (auto *r = usable(g)) return r;
+  // guard-spec §4.6; the sample follows each new directory (§4.10).
+  Result<const path::Relay *> pick_guard(const path::PathSelector &nd, std::span<const path::Relay *const> avoid,
+                                         path::GuardUsage usage = path::GuardUsage::kCircuit) {
+    if (guards_updated_for != &nd) {
+      guards->update(nd, unix_now());
+      guards_updated_for = &nd;
     }
-    // Sample a new guard, weighted for the guard position.
-    for (int tries = 0; tries < 16; ++tries) {
-      std::vector<const path::Relay *> exclude(avoid.begin(), avoid.end());
-      auto r = nd.choose_guard_candidate(path::system_random(), exclude);
-      if (!r) return std::move(r).error();
-      bool known = false;
-      for (auto &g : guards) known |= g.id == (*r)->id();
-      if (known) continue;
-      guards.push_back(GuardEntry{(*r)->id(), std::string((*r)->rs->nickname), unix_now(), std::nullopt});
-      save_guards();
-      LOG_NOTICE("guards: added %s to the sample", std::string((*r)->rs->nickname).c_str());
-      return *r;
-    }
-    return Error(ErrorKind::kNotFound, "no usable guard");
+    auto choice = guards->select(nd, unix_now(), avoid, usage);
+    save_guards_if_dirty();
+    if (!choice) return std::move(choice).error();
+    return choice->relay;
   }
 
   void mark_guard(const netdoc::Sha1Digest &id, bool reachable) {
-    for (auto &g : guards)
-      if (g.id == id) {
-        if (reachable) g.unreachable_since.reset();
-        else g.unreachable_since = Clock::now();
-      }
+    if (reachable) guards->on_success(id, unix_now());
+    else guards->on_failure(id, unix_now());
+    save_guards_if_dirty();
   }
 
   // ---- channels ----
@@ -304,7 +271,7 @@ struct TorClient::Impl {
       if (pc.one_hop && pc.circ->status() == CircuitStatus::kOpen) co_return pc.circ;
     auto nd = dir.netdir();
     if (!nd) co_return Error(ErrorKind::kNotFound, "no directory for BEGIN_DIR yet");
-    auto guard = pick_guard(*nd, {});
+    auto guard = pick_guard(*nd, {}, path::GuardUsage::kDirectory);
     if (!guard) co_return std::move(guard).error();
     std::vector<proto::RelayTarget> hops;
     hops.push_back(to_target(**guard));
@@ -485,12 +452,12 @@ awaitable<Result<std::shared_ptr<TorStream>>> TorClient::connect(std::string hos
     if (s) co_return s;
     last = s.error();
     tried.push_back((*circ)->id());
-    bool refused = s.error().kind() == ErrorKind::kRefused;
-    // Only some refusals are worth another exit; e.g. CONNECTREFUSED is final.
-    if (refused) {
-      const std::string &m = s.error().message();
-      bool retry = m.find("EXITPOLICY") != std::string::npos || m.find("MISC") != std::string::npos ||
-                   m.find("RESOURCELIMIT") != std::string::npos || m.find("HIBERNATING") != std::string::npos;
+    // tor-spec §6.3: some refusals are worth another exit (its policy, its
+    // load); others, like CONNECTREFUSED, are the destination's answer.
+    if (s.error().kind() == ErrorKind::kRefused) {
+      int reason = s.error().code();
+      bool retry = reason == 4 /*EXITPOLICY*/ || reason == 1 /*MISC*/ || reason == 11 /*RESOURCELIMIT*/ ||
+                   reason == 9 /*HIBERNATING*/ || reason == 10 /*INTERNAL*/;
       if (!retry) break;
     }
   }
@@ -544,12 +511,10 @@ control::StatusSnapshot TorClient::status_snapshot() {
       s.consensus_valid_until = static_cast<std::time_t>(c->valid_until);
       s.relays_known = static_cast<uint32_t>(c->relays.size());
     }
-    size_t primaries = 0;
-    for (auto &g : impl_->guards) {
-      bool down = g.unreachable_since && Clock::now() - *g.unreachable_since < kGuardRetry;
-      std::string st = down ? "down" : (primaries < kPrimaryGuards ? "primary" : "sampled");
-      if (!down && primaries < kPrimaryGuards) ++primaries;
-      s.guards.push_back({g.nickname, hex_encode(g.id, true), st});
+    for (auto &g : impl_->guards->status()) {
+      std::string st = std::string(g.role()) + ", " + path::reachable_name(g.reachable);
+      if (!g.listed) st += ", unlisted";
+      s.guards.push_back({g.nickname, g.fingerprint, st});
     }
     s.bytes_in = impl_->closed_bytes_in;
     s.bytes_out = impl_->closed_bytes_out;

@@ -30,16 +30,28 @@ class Error {
   ErrorKind kind() const { return kind_; }
   const std::string &message() const { return message_; }
   // "context: message": adds where the error happened as it travels outward.
-  Error context(const std::string &where) const & { return Error(kind_, where + ": " + message_); }
+  Error context(const std::string &where) const & {
+    Error e(kind_, where + ": " + message_);
+    e.code_ = code_;
+    return e;
+  }
   Error context(const std::string &where) && {
     message_ = where + ": " + message_;
     return std::move(*this);
   }
   std::string to_string() const { return std::string(error_kind_name(kind_)) + ": " + message_; }
+  // A protocol-specific code travelling with the error, e.g. the RELAY_END
+  // reason (tor-spec §6.3) that refused a stream; 0 when none.
+  int code() const { return code_; }
+  Error with_code(int c) && {
+    code_ = c;
+    return std::move(*this);
+  }
 
  private:
   ErrorKind kind_;
   std::string message_;
+  int code_ = 0;
 };
 
 inline Error make_error(ErrorKind k, std::string msg) { return Error(k, std::move(msg)); }

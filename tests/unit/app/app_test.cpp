@@ -155,13 +155,13 @@ class SocksServerTest : public ::testing::Test {
 
 TEST(ReplyForError, MapsEndReasons) {
   using R = socks::Socks5Reply;
-  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "stream refused by exit: END CONNECTREFUSED")),
+  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "stream refused by exit: END CONNECTREFUSED").with_code(3)),
             R::kConnectionRefused);
-  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "stream refused by exit: END EXITPOLICY")),
+  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "stream refused by exit: END EXITPOLICY").with_code(4)),
             R::kNotAllowed);
-  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "resolve failed: END RESOLVEFAILED")),
+  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "resolve failed: END RESOLVEFAILED").with_code(2)),
             R::kHostUnreachable);
-  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "x: END TIMEOUT")), R::kTtlExpired);
+  EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kRefused, "x: END TIMEOUT").with_code(7)), R::kTtlExpired);
   // Whole words only: "END DONE" is not "END DONEX".
   EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kInternal, "END DONEX")), R::kGeneralFailure);
   EXPECT_EQ(app::reply_for_error(Error(ErrorKind::kTimeout, "stream not connected after 1000 ms")),
@@ -195,7 +195,7 @@ TEST_F(SocksServerTest, Socks5ConnectRefusedByExit) {
 
 TEST_F(SocksServerTest, Socks5UsernamePasswordBecomesIsolationKey) {
   start();
-  backend->connect_error = Error(ErrorKind::kRefused, "stream refused by exit: END EXITPOLICY");
+  backend->connect_error = Error(ErrorKind::kRefused, "stream refused by exit: END EXITPOLICY").with_code(4);
   Client c(port);
   c.send(B({5, 1, 2}));
   EXPECT_EQ(c.recv(2), B({5, 2}));
@@ -293,7 +293,7 @@ TEST_F(SocksServerTest, ResolveAndResolvePtr) {
     c.send(B({5, 0xF0, 0, 1, 9, 8, 7, 6, 0, 0}));
     EXPECT_EQ(c.recv(10), B({5, 0, 0, 1, 9, 8, 7, 6, 0, 0}));
   }
-  backend->resolve_error = Error(ErrorKind::kRefused, "resolve failed: END RESOLVEFAILED");
+  backend->resolve_error = Error(ErrorKind::kRefused, "resolve failed: END RESOLVEFAILED").with_code(2);
   {
     Client c(port);
     EXPECT_EQ(greet(c), B({5, 0}));
