@@ -23,6 +23,7 @@ constexpr auto kChannelTimeout = std::chrono::seconds(20);
 constexpr auto kHopTimeout = std::chrono::milliseconds(15000);
 constexpr auto kStreamTimeout = std::chrono::milliseconds(30000);
 constexpr int kConnectAttempts = 3;
+constexpr auto kChannelIdleTimeout = std::chrono::minutes(3);
 constexpr size_t kPreemptiveCircuits = 2;
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -60,7 +61,9 @@ struct TorClient::Impl {
   std::map<netdoc::Sha1Digest, std::shared_ptr<Event>> channels_opening;
   std::vector<PoolCircuit> circuits;
   std::optional<path::GuardManager> guards;
-  const path::PathSelector *guards_updated_for = nullptr;
+  // The consensus the guard sample was last updated for (§4.10).
+  int64_t guards_updated_for = -1;
+  std::map<netdoc::Sha1Digest, Clock::time_point> channel_idle_since;
   Event bootstrapped;
   bool is_bootstrapped = false;
   std::optional<Error> bootstrap_error;
@@ -113,9 +116,9 @@ struct TorClient::Impl {
   // guard-spec §4.6; the sample follows each new directory (§4.10).
   Result<const path::Relay *> pick_guard(const path::PathSelector &nd, std::span<const path::Relay *const> avoid,
                                          path::GuardUsage usage = path::GuardUsage::kCircuit) {
-    if (guards_updated_for != &nd) {
+    if (guards_updated_for != nd.consensus().valid_after) {
       guards->update(nd, unix_now());
-      guards_updated_for = &nd;
+      guards_updated_for = nd.consensus().valid_after;
     }
     auto choice = guards->select(nd, unix_now(), avoid, usage);
     save_guards_if_dirty();
@@ -259,9 +262,27 @@ struct TorClient::Impl {
         ++it;
       }
     }
+    // Channels without circuits are closed after a while, as tor does
+    // for client channels (tor-spec §2: idle timeout, randomised there).
+    auto now = Clock::now();
     for (auto it = channels.begin(); it != channels.end();) {
-      if (!it->second->is_open()) it = channels.erase(it);
-      else ++it;
+      if (!it->second->is_open()) {
+        channel_idle_since.erase(it->first);
+        it = channels.erase(it);
+        continue;
+      }
+      if (it->second->circuit_count() > 0) {
+        channel_idle_since.erase(it->first);
+      } else {
+        auto [idle, fresh] = channel_idle_since.emplace(it->first, now);
+        if (!fresh && now - idle->second > kChannelIdleTimeout) {
+          it->second->close(Error(ErrorKind::kClosed, "idle channel closed"));
+          channel_idle_since.erase(idle);
+          it = channels.erase(it);
+          continue;
+        }
+      }
+      ++it;
     }
   }
 
