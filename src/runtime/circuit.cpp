@@ -18,8 +18,18 @@ TorStream::TorStream(asio::any_io_executor ex, std::weak_ptr<TorCircuit> circ, u
     : ex_(ex), circ_(std::move(circ)), id_(id), event_(ex) {}
 
 void TorStream::wake() {
-  event_.notify_all();
-  if (notify_) notify_();
+  // One wake-up per batch of cells: the channel dispatches everything one
+  // TLS read brought before the reader runs, so the reader copies out many
+  // cells at once instead of being resumed per cell.
+  if (wake_pending_) return;
+  wake_pending_ = true;
+  asio::post(ex_, [weak = weak_from_this()] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->wake_pending_ = false;
+    self->event_.notify_all();
+    if (self->notify_) self->notify_();
+  });
 }
 
 void TorStream::deliver(ByteSpan data) {

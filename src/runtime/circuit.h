@@ -74,6 +74,7 @@ class TorStream : public std::enable_shared_from_this<TorStream> {
   size_t cell_sizes_head_ = 0;
   size_t consumed_in_cell_ = 0;
   Event event_;
+  bool wake_pending_ = false;
   std::function<void()> notify_;
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
 };
