@@ -184,8 +184,10 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr
     auto st = co_await circ->wait_hops(i + 1, step_timeout);
     if (!st) {
       circ->destroy();
+      // The code names the hop that failed (1-based), so callers can avoid it.
       co_return std::move(st).error().context(std::string(i == 0 ? "CREATE2 to " : "EXTEND2 to ") +
-                                              path[i].nickname + " (hop " + std::to_string(i + 1) + ")");
+                                              path[i].nickname + " (hop " + std::to_string(i + 1) + ")")
+          .with_code(static_cast<int>(i + 1));
     }
   }
   circ->status_ = CircuitStatus::kOpen;

@@ -85,6 +85,7 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
  public:
   // Builds a circuit through `path` (first hop = the channel's relay):
   // CREATE2 then one EXTEND2 per further hop, each step bounded by `timeout`.
+  // A failed step's error has code() = the failing hop, 1-based.
   static asio::awaitable<Result<std::shared_ptr<TorCircuit>>> build(std::shared_ptr<Channel> ch,
                                                                      std::vector<proto::RelayTarget> path,
                                                                      proto::HandshakeType type,

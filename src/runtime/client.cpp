@@ -162,15 +162,20 @@ struct TorClient::Impl {
     auto nd = dir.netdir();
     if (!nd) co_return Error(ErrorKind::kNotFound, "no directory yet");
     std::optional<Error> last;
+    // Relays that did not answer during this build are not tried again in
+    // it (a frozen middle would otherwise cost every attempt its timeout).
+    std::vector<const path::Relay *> failed;
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto rng = path::system_random();
-      auto exit = nd->choose_exit(port ? port : 80, rng);
+      auto exit = nd->choose_exit(port ? port : 80, rng, failed);
       if (!exit) co_return std::move(exit).error().context("choosing an exit for port " + std::to_string(port));
       const path::Relay *chosen_exit = *exit;
       auto guard = pick_guard(*nd, std::span<const path::Relay *const>(&chosen_exit, 1));
       if (!guard) co_return std::move(guard).error().context("choosing a guard");
-      const path::Relay *both[2] = {*guard, *exit};
-      auto middle = nd->choose_middle(rng, both);
+      std::vector<const path::Relay *> avoid = failed;
+      avoid.push_back(*guard);
+      avoid.push_back(*exit);
+      auto middle = nd->choose_middle(rng, avoid);
       if (!middle) co_return std::move(middle).error().context("choosing a middle relay");
       std::vector<proto::RelayTarget> hops;
       hops.push_back(to_target(**guard));
@@ -183,6 +188,9 @@ struct TorClient::Impl {
       }
       last = r.error();
       LOG_INFO("circuit build failed: %s", r.error().message().c_str());
+      // The guard's failures are the guard manager's business (§4.7).
+      if (r.error().code() == 2) failed.push_back(*middle);
+      if (r.error().code() == 3) failed.push_back(*exit);
     }
     co_return *last;
   }

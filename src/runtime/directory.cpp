@@ -209,6 +209,8 @@ Status Directory::accept_consensus(std::shared_ptr<netdoc::Consensus> c, int64_t
   if (!report) return std::move(report).error();
   consensus_ = std::move(c);
   schedule_refresh();
+  // A consensus fetched late in its own window must not be re-fetched at once.
+  next_refresh_ = std::max(next_refresh_, now + 5);
   return {};
 }
 
@@ -234,6 +236,24 @@ void Directory::rebuild_netdir() {
 }
 
 awaitable<Status> Directory::refresh(int64_t now, DirCircuitSource dir_circuit) {
+  auto st = co_await refresh_once(now, std::move(dir_circuit));
+  if (st) {
+    failures_ = 0;
+  } else {
+    // Back off after a failure (5 s doubling to 5 min) instead of retrying
+    // on every tick of the caller's loop.
+    ++failures_;
+    next_refresh_ = now + retry_delay();
+  }
+  co_return st;
+}
+
+int64_t Directory::retry_delay() const {
+  int shift = std::min(failures_, 6);
+  return std::min<int64_t>(int64_t{5} << shift, 300);
+}
+
+awaitable<Status> Directory::refresh_once(int64_t now, DirCircuitSource dir_circuit) {
   if (opts_.authorities.empty()) co_return Error(ErrorKind::kInvalidArgument, "no directory authorities configured");
   bool need_consensus = !consensus_ || !consensus_->is_live(now) || now >= next_refresh_;
   if (need_consensus) {
@@ -256,6 +276,14 @@ awaitable<Status> Directory::refresh(int64_t now, DirCircuitSource dir_circuit) 
       if (percent_ < 40) set_progress(40, "loading_keys");
       auto st = co_await fetch_certs(now, dir_circuit, missing);
       if (!st) co_return std::move(st).error().context("fetching authority certificates");
+    }
+    if (consensus_ && c->valid_after <= consensus_->valid_after) {
+      // Nothing newer yet (the cache we asked lags behind): keep ours and
+      // ask again a little later rather than right away.
+      LOG_INFO("directory: no consensus newer than valid-after %s yet",
+               netdoc::format_iso_time(consensus_->valid_after).c_str());
+      next_refresh_ = now + retry_delay();
+      co_return Status{};
     }
     auto st = accept_consensus(c, now);
     if (!st) co_return std::move(st).error().context("consensus refused");

@@ -56,6 +56,8 @@ class Directory {
   size_t microdesc_count() const { return microdescs_.size(); }
 
  private:
+  asio::awaitable<Status> refresh_once(int64_t now, DirCircuitSource dir_circuit);
+  int64_t retry_delay() const;
   asio::awaitable<Result<proto::HttpResponse>> get(std::string path, DirCircuitSource &dir_circuit);
   asio::awaitable<Status> fetch_certs(int64_t now, DirCircuitSource &dir_circuit,
                                       const std::vector<netdoc::Sha1Digest> &missing);
@@ -77,6 +79,7 @@ class Directory {
   int percent_ = 0;
   std::string phase_ = "starting";
   size_t next_authority_ = 0;
+  int failures_ = 0;
 };
 
 // Writes `data` to `path` atomically (temporary file, fsync, rename), mode 0600.
