@@ -45,6 +45,9 @@ DIRPORT_OFFSET = 50
 HTTP_OFFSET = 90
 DNS_OFFSET = 91
 CLIENT_SOCKS_OFFSET = 95
+# --delay-ms: node i really listens on B+DELAY_LISTEN_OFFSET+i (NoAdvertise);
+# testnet/delay.py listens on the advertised ORPort B+i and forwards.
+DELAY_LISTEN_OFFSET = 100
 MAX_NODES = 50
 TEST_HOSTS = ["files.testnet.example", "testnet.example", "www.testnet.example"]
 NX_HOST = "nx.testnet.example"
@@ -259,6 +262,8 @@ def plan_nodes(args):
             a += 1
         else:
             n["dirport"] = None
+        if getattr(args, "delay_ms", 0):
+            n["listen_orport"] = b + DELAY_LISTEN_OFFSET + n["index"]
     return nodes
 
 
@@ -293,7 +298,13 @@ def common_torrc(net, node, datadir):
         "ControlPort 0",
         "Address %s" % LOOPBACK,
         "AddressDisableIPv6 1",
+    ] + ([
+        # WAN-like (--delay-ms): advertise P, listen on Q behind delay.py
+        "ORPort %s:%d NoListen IPv4Only" % (LOOPBACK, node["orport"]),
+        "ORPort %s:%d NoAdvertise IPv4Only" % (LOOPBACK, node["listen_orport"]),
+    ] if node.get("listen_orport") else [
         "ORPort %s:%d IPv4Only" % (LOOPBACK, node["orport"]),
+    ]) + [
         # skip self-reachability tests (publish descriptors immediately)
         "AssumeReachable 1",
         # fast network formation (as chutney)
@@ -433,6 +444,7 @@ def cmd_start(args):
     b = args.base_port
     ports = [n["orport"] for n in nodes] + [n["dirport"] for n in nodes if n["dirport"]]
     ports += [b + HTTP_OFFSET, b + DNS_OFFSET]
+    ports += [n["listen_orport"] for n in nodes if n.get("listen_orport")]
     busy = [p for p in ports if not port_free(p)]
     if busy:
         die("ports already in use on 127.0.0.1: %s (choose another --base-port)"
@@ -486,6 +498,8 @@ def cmd_start(args):
                                "ed25519", "datadir")}
         o["address"] = LOOPBACK
         o["dirport"] = n["dirport"]
+        if n.get("listen_orport"):
+            o["listen_orport"] = n["listen_orport"]
         o["torrc"] = os.path.join(n["datadir"], "torrc")
         o["log"] = os.path.join(n["datadir"], "notice.log")
         o["pidfile"] = os.path.join(pid_dir(d), n["nickname"] + ".pid")
@@ -539,6 +553,7 @@ def cmd_start(args):
             "log": os.path.join(d, "logs", "dnsd.log"),
         },
         "client_socks_port": b + CLIENT_SOCKS_OFFSET,
+        "delay_ms": args.delay_ms,
         "pidfiles": {},
     }
     for n in nodes:
@@ -556,6 +571,11 @@ def cmd_start(args):
                     "log": net["http"]["log"], "ports": [http_port]})
     daemons.append({"name": "dnsd", "role": "dns", "pidfile": net["dns"]["pidfile"],
                     "log": net["dns"]["log"], "ports": [dns_port]})
+    if args.delay_ms:
+        daemons.append({"name": "delay", "role": "delay",
+                        "pidfile": os.path.join(pid_dir(d), "delay.pid"),
+                        "log": os.path.join(d, "logs", "delay.log"),
+                        "ports": [n["orport"] for n in nodes]})
     net["daemons"] = daemons
     net["pidfiles"] = {x["name"]: x["pidfile"] for x in daemons}
     write_network(d, net)
@@ -567,6 +587,13 @@ def cmd_start(args):
             [py, os.path.join(HERE, "dnsd.py"), "--port", str(dns_port)]
             + sum([["--name", h] for h in TEST_HOSTS], []),
             net["dns"]["pidfile"], net["dns"]["log"])))
+        if args.delay_ms:
+            procs.append(("delay", spawn(
+                [py, os.path.join(HERE, "delay.py"), "--delay-ms", str(args.delay_ms)]
+                + sum([["--forward", "%d:%d" % (n["orport"], n["listen_orport"])]
+                       for n in nodes], []),
+                os.path.join(pid_dir(d), "delay.pid"),
+                os.path.join(d, "logs", "delay.log"))))
         procs.append(("httpd", spawn(
             [py, os.path.join(HERE, "httpd.py"), "--port", str(http_port),
              "--root", www], net["http"]["pidfile"], net["http"]["log"])))
@@ -752,11 +779,19 @@ def relays_without_consensus(net):
     # An exit refuses streams from a middle it does not know ("open a stream
     # from unknown relay"), so every relay must hold a consensus before the
     # network is usable, not just the authorities.
+    # An early consensus may list only some relays: it must list them all.
+    nodes = net["authorities"] + net["relays"]
     lacking = []
-    for n in net["authorities"] + net["relays"]:
+    for n in nodes:
         dd = n["datadir"]
-        if not any(os.path.exists(os.path.join(dd, f))
-                   for f in ("cached-consensus", "cached-microdesc-consensus")):
+        best = 0
+        for f in ("cached-consensus", "cached-microdesc-consensus"):
+            try:
+                with open(os.path.join(dd, f)) as fh:
+                    best = max(best, sum(1 for line in fh if line.startswith("r ")))
+            except OSError:
+                pass
+        if best < len(nodes):
             lacking.append(n["nickname"])
     return lacking
 
@@ -921,6 +956,9 @@ def main(argv=None):
     p.add_argument("--restart", action="store_true",
                    help="stop a network still running in --dir first")
     p.add_argument("--timeout", type=int, default=120)
+    p.add_argument("--delay-ms", type=int, default=0,
+                   help="WAN-like: put every ORPort behind testnet/delay.py, "
+                   "adding this delay per direction on every relay link (default 0: off)")
     p.set_defaults(func=cmd_start)
 
     p = sub.add_parser("wait", parents=[common], help="wait until usable")
