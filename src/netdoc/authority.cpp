@@ -18,16 +18,16 @@ Result<DirAuthority> DirAuthority::parse(std::string_view line) {
   if (t.empty()) return Error(ErrorKind::kMalformed, "DirAuthority: empty line");
   DirAuthority d;
   size_t i = 0;
-  // The nickname is optional: as tor, take the first token as the nickname
-  // when it is a legal one (1-19 letters and digits).
+  // The nickname comes first (1-19 letters and digits).
   {
     std::string_view n = t[0];
     bool ok = !n.empty() && n.size() <= 19;
     for (char c : n) ok = ok && (is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
-    if (ok) {
-      d.nickname = n;
-      i = 1;
-    }
+    // We require it (tor does not): without one, a first flag such as
+    // "bridge" would read back as a nickname, and the line is ambiguous.
+    if (!ok) return token_error(n, "expected the authority's nickname (1-19 letters and digits) first");
+    d.nickname = n;
+    i = 1;
   }
   // Flags until the address:dirport token (the first token with ':' and no '=').
   for (; i < t.size(); ++i) {

@@ -170,6 +170,11 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr
                                                                 proto::HandshakeType type,
                                                                 std::chrono::milliseconds step_timeout) {
   if (path.empty()) co_return Error(ErrorKind::kInvalidArgument, "empty path");
+  // path-spec §2.2: a relay appears at most once in a path.
+  for (size_t i = 0; i < path.size(); ++i)
+    for (size_t j = i + 1; j < path.size(); ++j)
+      if (path[i].rsa_id == path[j].rsa_id)
+        co_return Error(ErrorKind::kInvalidArgument, "path uses relay " + path[i].nickname + " twice");
   if (!ch->is_open()) co_return Error(ErrorKind::kClosed, "channel is closed");
   auto start = Clock::now();
   std::shared_ptr<TorCircuit> circ(new TorCircuit(ch, ch->allocate_circ_id()));

@@ -541,8 +541,12 @@ control::StatusSnapshot TorClient::status_snapshot() {
       s.relays_known = static_cast<uint32_t>(c->relays.size());
     }
     for (auto &g : impl_->guards->status()) {
-      std::string st = std::string(g.role()) + ", " + path::reachable_name(g.reachable);
-      if (!g.listed) st += ", unlisted";
+      // One token, e.g. "primary:up" (the CLI prints one status word).
+      const char *reach = g.reachable == path::Reachable::kYes  ? "up"
+                          : g.reachable == path::Reachable::kNo ? "down"
+                                                                : "unknown";
+      std::string st = std::string(g.role()) + ":" + reach;
+      if (!g.listed) st += ":unlisted";
       s.guards.push_back({g.nickname, g.fingerprint, st});
     }
     s.bytes_in = impl_->closed_bytes_in;

@@ -153,8 +153,23 @@ class Core : public ::testing::Test {
       std::ifstream in(log);
       in.seekg(off);
       std::string line;
-      while (std::getline(in, line))
+      // C tor relays' own circuits in a 9-relay network sometimes ask a
+      // relay to extend back to the previous hop; ours cannot (TorCircuit::
+      // build refuses a path that repeats a relay), so that warning and the
+      // failure line right after it are not ours.
+      bool skip_next = false;
+      while (std::getline(in, line)) {
+        if (line.find("extend back to the previous hop") != std::string::npos) {
+          skip_next = true;
+          continue;
+        }
+        if (skip_next && line.find("away from origin) failed") != std::string::npos) {
+          skip_next = false;
+          continue;
+        }
+        skip_next = false;
         EXPECT_FALSE(std::regex_search(line, bad)) << log << ": " << line;
+      }
     }
   }
   void SetUp() override {
