@@ -24,6 +24,7 @@ constexpr auto kHopTimeout = std::chrono::milliseconds(15000);
 constexpr auto kStreamTimeout = std::chrono::milliseconds(30000);
 constexpr int kConnectAttempts = 3;
 constexpr auto kChannelIdleTimeout = std::chrono::minutes(3);
+constexpr auto kRelayFailureMemory = std::chrono::minutes(5);
 constexpr size_t kPreemptiveCircuits = 2;
 int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
@@ -64,6 +65,8 @@ struct TorClient::Impl {
   // The consensus the guard sample was last updated for (§4.10).
   int64_t guards_updated_for = -1;
   std::map<netdoc::Sha1Digest, Clock::time_point> channel_idle_since;
+  // Middles/exits that did not answer an EXTEND2 lately.
+  std::map<netdoc::Sha1Digest, Clock::time_point> relay_failed_at;
   Event bootstrapped;
   bool is_bootstrapped = false;
   std::optional<Error> bootstrap_error;
@@ -165,6 +168,17 @@ struct TorClient::Impl {
     // Relays that did not answer during this build are not tried again in
     // it (a frozen middle would otherwise cost every attempt its timeout).
     std::vector<const path::Relay *> failed;
+    // ... nor, for a while, in later builds (tor's path bias is subtler; this
+    // keeps a dead middle from costing every new circuit a timeout).
+    auto now = Clock::now();
+    for (auto it = relay_failed_at.begin(); it != relay_failed_at.end();) {
+      if (now - it->second > kRelayFailureMemory) {
+        it = relay_failed_at.erase(it);
+        continue;
+      }
+      if (const path::Relay *r = nd->find(it->first)) failed.push_back(r);
+      ++it;
+    }
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto rng = path::system_random();
       auto exit = nd->choose_exit(port ? port : 80, rng, failed);
@@ -189,8 +203,14 @@ struct TorClient::Impl {
       last = r.error();
       LOG_INFO("circuit build failed: %s", r.error().message().c_str());
       // The guard's failures are the guard manager's business (§4.7).
-      if (r.error().code() == 2) failed.push_back(*middle);
-      if (r.error().code() == 3) failed.push_back(*exit);
+      if (r.error().code() == 2) {
+        failed.push_back(*middle);
+        relay_failed_at[(*middle)->id()] = Clock::now();
+      }
+      if (r.error().code() == 3) {
+        failed.push_back(*exit);
+        relay_failed_at[(*exit)->id()] = Clock::now();
+      }
     }
     co_return *last;
   }
