@@ -240,6 +240,39 @@ ARTI_API int arti_status_text(void *client, int enabled, uint16_t socks_port, ch
                               size_t buflen);
 ARTI_API int arti_circuits_text(void *client, char *buf, size_t buflen);
 
+/* The same numbers as plain structs, for front ends that report them in
+ * their own format (the VPP plugin's binary API). Strings are NUL-terminated
+ * and truncated to fit. */
+struct arti_status {
+  int32_t bootstrap_percent;         /* 0..100 */
+  char bootstrap_phase[64];          /* e.g. "done", "loading microdescriptors" */
+  uint64_t consensus_valid_after;    /* unix time; 0 when there is no consensus */
+  uint64_t consensus_valid_until;    /* unix time */
+  uint32_t relays_known;             /* relays in the current consensus */
+  uint32_t guards;                   /* guards in use */
+  uint32_t open_circuits;
+  uint32_t open_streams;
+  uint64_t bytes_in;                 /* stream bytes received from Tor */
+  uint64_t bytes_out;                /* stream bytes sent into Tor */
+};
+/* 0, or -EINVAL (bad handle or out == NULL), -ESHUTDOWN. */
+ARTI_API int arti_get_status(void *client, struct arti_status *out);
+
+struct arti_circuit_info {
+  uint32_t circuit_id;
+  char state[16];                    /* "building", "open", "closing" */
+  uint64_t age_seconds;
+  uint8_t n_hops;
+  char path[512];                    /* "nick~FPR8 > nick~FPR8 > ..." as in show tor circuits */
+  uint32_t streams;
+  uint64_t bytes_in;
+  uint64_t bytes_out;
+};
+/* Fills at most `max` entries (out may be NULL when max is 0) and returns
+ * the number of circuits there are, in the order of `show tor circuits`;
+ * negative errno on error. */
+ARTI_API int arti_get_circuits(void *client, struct arti_circuit_info *out, int max);
+
 #ifdef __cplusplus
 }
 #endif

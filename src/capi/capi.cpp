@@ -592,6 +592,14 @@ bool looks_like_file(std::string_view t) {
   return i < t.size() && t[i] == '{';
 }
 
+// NUL-terminated, truncated copy into a fixed C array.
+template <size_t N>
+void copy_fixed(char (&dst)[N], const std::string &src) {
+  size_t n = std::min(src.size(), N - 1);
+  std::memcpy(dst, src.data(), n);
+  dst[n] = 0;
+}
+
 int copy_text(const std::string &text, char *buf, size_t buflen) {
   if (!buf && buflen > 0) return fail(-EINVAL, "buf is NULL");
   if (buflen > 0) {
@@ -978,6 +986,66 @@ int arti_circuits_text(void *client, char *buf, size_t buflen) {
     }
     if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
     return copy_text(control::format_circuits(tc->circuit_snapshot()), buf, buflen);
+  });
+}
+
+
+int arti_get_status(void *client, struct arti_status *out) {
+  return guarded<int>(-ENOMEM, [&]() -> int {
+    ClientHandle *c = as_client(client);
+    if (!c || !out) return fail(-EINVAL, "arti_get_status: bad client handle or NULL output");
+    std::shared_ptr<TorClient> tc;
+    {
+      std::lock_guard<std::mutex> lk(c->core->mu);
+      tc = c->core->client;
+    }
+    if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
+    control::StatusSnapshot s = tc->status_snapshot();
+    *out = {};
+    out->bootstrap_percent = s.bootstrap_percent;
+    copy_fixed(out->bootstrap_phase, s.bootstrap_phase);
+    out->consensus_valid_after = static_cast<uint64_t>(s.consensus_valid_after);
+    out->consensus_valid_until = static_cast<uint64_t>(s.consensus_valid_until);
+    out->relays_known = s.relays_known;
+    out->guards = static_cast<uint32_t>(s.guards.size());
+    out->open_circuits = s.open_circuits;
+    out->open_streams = s.open_streams;
+    out->bytes_in = s.bytes_in;
+    out->bytes_out = s.bytes_out;
+    return 0;
+  });
+}
+
+int arti_get_circuits(void *client, struct arti_circuit_info *out, int max) {
+  return guarded<int>(-ENOMEM, [&]() -> int {
+    ClientHandle *c = as_client(client);
+    if (!c || max < 0 || (max > 0 && !out)) return fail(-EINVAL, "arti_get_circuits: bad arguments");
+    std::shared_ptr<TorClient> tc;
+    {
+      std::lock_guard<std::mutex> lk(c->core->mu);
+      tc = c->core->client;
+    }
+    if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
+    std::vector<control::CircuitInfo> circuits = tc->circuit_snapshot();
+    for (size_t i = 0; i < circuits.size() && i < static_cast<size_t>(max); i++) {
+      const control::CircuitInfo &ci = circuits[i];
+      arti_circuit_info &o = out[i];
+      o = {};
+      o.circuit_id = ci.id;
+      copy_fixed(o.state, ci.state);
+      o.age_seconds = ci.age_seconds;
+      o.n_hops = static_cast<uint8_t>(std::min<size_t>(ci.path.size(), 255));
+      std::string path;
+      for (const control::HopInfo &h : ci.path) {
+        if (!path.empty()) path += " > ";
+        path += control::format_hop(h);
+      }
+      copy_fixed(o.path, path);
+      o.streams = ci.streams;
+      o.bytes_in = ci.bytes_in;
+      o.bytes_out = ci.bytes_out;
+    }
+    return static_cast<int>(std::min<size_t>(circuits.size(), INT32_MAX));
   });
 }
 

@@ -87,6 +87,32 @@ int main(int argc, char **argv) {
 
   if (arti_bootstrap_percent(g_client) != 100) FAIL("bootstrap percent is not 100");
   if (arti_status_text(g_client, 1, 9050, status, sizeof status) <= 0) FAIL("status text");
+  {
+    /* The structured snapshot agrees with what this test did. */
+    struct arti_status st;
+    struct arti_circuit_info ci[16];
+    int n, k, hops_ok = 0;
+    if (arti_get_status(g_client, &st) != 0) FAIL("arti_status: %s", arti_last_error());
+    if (st.bootstrap_percent != 100 || strcmp(st.bootstrap_phase, "done") != 0)
+      FAIL("arti_status: bootstrap %d (%s)", st.bootstrap_percent, st.bootstrap_phase);
+    if (st.relays_known < 7) FAIL("arti_status: %u relays known", st.relays_known);
+    if (st.consensus_valid_after == 0 || st.consensus_valid_until <= st.consensus_valid_after)
+      FAIL("arti_status: consensus times %llu..%llu", (unsigned long long)st.consensus_valid_after,
+           (unsigned long long)st.consensus_valid_until);
+    if (st.bytes_in < 3 * g_size) FAIL("arti_status: bytes_in %llu < %llu", (unsigned long long)st.bytes_in,
+                                       (unsigned long long)(3 * g_size));
+    n = arti_get_circuits(g_client, ci, 16);
+    if (n < 1) FAIL("arti_circuits: %d (%s)", n, arti_last_error());
+    for (k = 0; k < n && k < 16; ++k) {
+      const char *p = ci[k].path;
+      int sep = 0;
+      while ((p = strstr(p, " > ")) != NULL) { ++sep; p += 3; }
+      if (ci[k].n_hops == 3 && sep == 2 && strcmp(ci[k].state, "open") == 0) ++hops_ok;
+    }
+    if (hops_ok == 0) FAIL("arti_circuits: no open 3-hop circuit among %d", n);
+    printf("arti_status: %u relays, %u circuits, %llu bytes in; arti_circuits: %d (first: %s)\n",
+           st.relays_known, st.open_circuits, (unsigned long long)st.bytes_in, n, ci[0].path);
+  }
   printf("%s", status);
   arti_shutdown(g_client);
   printf("capi_fetch: OK\n");

@@ -64,6 +64,10 @@ TEST(Capi, NullAndBadHandlesAreEinval) {
   EXPECT_EQ(arti_bootstrap_percent(nullptr), -EINVAL);
   EXPECT_EQ(arti_status_text(nullptr, 1, 9050, nullptr, 0), -EINVAL);
   EXPECT_EQ(arti_circuits_text(nullptr, nullptr, 0), -EINVAL);
+  arti_status st;
+  arti_circuit_info ci[2];
+  EXPECT_EQ(arti_get_status(nullptr, &st), -EINVAL);
+  EXPECT_EQ(arti_get_circuits(nullptr, ci, 2), -EINVAL);
   // A pointer to something that is not a handle of the right kind.
   uint64_t junk[8] = {};
   EXPECT_EQ(arti_send(junk, buf, 1), -EINVAL);
@@ -208,6 +212,23 @@ TEST_F(CapiClient, StatusTextIsSnprintfLike) {
   EXPECT_EQ(std::strlen(small), 4u);
   EXPECT_EQ(arti_status_text(client_, 1, 9050, nullptr, 10), -EINVAL);
   EXPECT_GE(arti_circuits_text(client_, nullptr, 0), 0);
+}
+
+TEST_F(CapiClient, StructuredStatusAndCircuits) {
+  arti_status st;
+  std::memset(&st, 0xab, sizeof st);
+  EXPECT_EQ(arti_get_status(client_, nullptr), -EINVAL);
+  ASSERT_EQ(arti_get_status(client_, &st), 0) << arti_last_error();
+  EXPECT_GE(st.bootstrap_percent, 0);
+  EXPECT_LE(st.bootstrap_percent, 100);
+  // NUL-terminated within the array, whatever the phase.
+  EXPECT_LT(strnlen(st.bootstrap_phase, sizeof st.bootstrap_phase), sizeof st.bootstrap_phase);
+  EXPECT_EQ(st.open_streams, 0u);
+  EXPECT_EQ(st.bytes_in, 0u);
+  arti_circuit_info ci[1];
+  EXPECT_EQ(arti_get_circuits(client_, nullptr, 1), -EINVAL);
+  EXPECT_EQ(arti_get_circuits(client_, ci, -1), -EINVAL);
+  EXPECT_GE(arti_get_circuits(client_, nullptr, 0), 0);
 }
 
 TEST(CapiQueue, ShutdownFailsPendingConnectsIntoTheirQueues) {
