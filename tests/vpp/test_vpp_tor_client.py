@@ -142,6 +142,7 @@ unix {
   log %(tmp)s/vpp.log
   startup-config %(setup)s
   coredump-size 0
+  poll-sleep-usec 100
 }
 api-segment { prefix %(shm)s }
 socksvr { socket-name %(tmp)s/api.sock }
@@ -184,7 +185,9 @@ session { enable }
         r = subprocess.run([os.path.join(self.prefix, "bin", "vppctl"), "-s", self.cli_sock] +
                            cmd.split(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=timeout)
-        return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        # vppctl ends lines with CRLF (a terminal's newline): compare text as lines.
+        return (r.returncode, r.stdout.decode(errors="replace").replace("\r\n", "\n"),
+                r.stderr.decode(errors="replace"))
 
     def vat2(self, msg, args="{}"):
         cmd = [os.path.join(self.prefix, "bin", "vat2"), "-s", self.shm_prefix,
@@ -250,6 +253,68 @@ session { enable }
                 "except OSError as e: print('timeout', e)\n") % (self.vpp_ip, port)
         r = self.run_ns(sys.executable, "-c", code, check_rc=False)
         return r.stdout.decode().split(" ")[0].strip()
+
+
+def papi_client(env):
+    """VPP's Python API (vpp_papi) on VPP's API socket with the tor_client
+    messages loaded, or (None, why) where vpp_papi is not importable."""
+    try:
+        import vpp_papi  # noqa: F401
+    except ImportError:
+        for d in glob.glob(os.path.join(env.prefix, "lib", "python3*", "*-packages")):
+            sys.path.insert(0, d)
+        try:
+            import vpp_papi  # noqa: F401
+        except ImportError:
+            return None, "vpp_papi not importable (install VPP's python3-vpp-api)"
+    from vpp_papi import VPPApiClient
+    apifiles = glob.glob(os.path.join(env.prefix, "share", "vpp", "api", "core", "*.api.json"))
+    apifiles += glob.glob(os.path.join(env.prefix, "share", "vpp", "api", "plugins", "*.api.json"))
+    ours = glob.glob(os.path.join(os.path.dirname(env.plugin_dir), "..", "**", "tor_client.api.json"),
+                     recursive=True)
+    if not ours:
+        return None, "tor_client.api.json not found next to the plugin"
+    c = VPPApiClient(apifiles=apifiles + ours[:1], use_socket=True,
+                     server_address=os.path.join(env.tmp, "api.sock"))
+    c.connect("tor-client-test")
+    return c, ""
+
+
+# A SOCKS5 client (in the client namespace) that reads HEAD bytes of a URL's
+# body, stops reading for PAUSE seconds (printing "paused"), then reads the rest
+# and prints "done SIZE SHA256". The proxy must then hold the data back.
+STALLED_READER = r"""
+import hashlib, socket, struct, sys, time
+proxy, port, host, hport, path, head, pause = sys.argv[1:8]
+s = socket.create_connection((proxy, int(port)), timeout=120)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b"\x05\x01\x00")
+assert s.recv(2) == b"\x05\x00"
+h = host.encode()
+s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h + struct.pack(">H", int(hport)))
+rep = s.recv(10)
+assert rep[:2] == b"\x05\x00", rep
+s.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" % (path, host)).encode())
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += s.recv(4096)
+body = buf.split(b"\r\n\r\n", 1)[1]
+sha = hashlib.sha256(body)
+n = len(body)
+while n < int(head):
+    d = s.recv(65536)
+    if not d:
+        break
+    sha.update(d); n += len(d)
+print("paused", n, flush=True)
+time.sleep(float(pause))
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    sha.update(d); n += len(d)
+print("done", n, sha.hexdigest(), flush=True)
+"""
 
 
 def wait_bootstrapped(env, timeout=150):
@@ -386,6 +451,74 @@ def main():
         if isinstance(dump, list) and dump:
             check(any(d.get("n_hops") == 3 and d.get("path", "").count(" > ") == 2 for d in dump),
                   "circuit details with a 3-hop path")
+
+        # The same binary API through VPP's Python API.
+        papi, why = papi_client(env)
+        if papi is None:
+            log("note: Python API check skipped: %s" % why)
+        else:
+            try:
+                r = papi.api.tor_client_status()
+                check(r.retval == 0 and r.enabled and r.bootstrap_percent == 100 and
+                      r.socks_port == env.socks_port and r.bytes_in > 10 << 20,
+                      "vpp_papi tor_client_status: percent %d, %d relays, %d bytes in" % (
+                          r.bootstrap_percent, r.relays_known, r.bytes_in))
+                dump = papi.api.tor_client_circuit_dump()
+                check(len(dump) >= 1 and any(d.n_hops == 3 for d in dump),
+                      "vpp_papi tor_client_circuit_dump: %d circuits" % len(dump))
+            finally:
+                papi.disconnect()
+
+        # Backpressure: a client that stops reading a 100 MB body holds the
+        # Tor stream back (VPP's tx fifo full -> the library's stream buffer
+        # full -> no more window/XON for the exit), then gets all of it.
+        big = net["http"]["files"]["100M"]
+        host, hport = re.match(r"http://([^:/]+):(\d+)", big["url"]).groups()
+        path = big["url"].split(hport, 1)[1]
+        _, st0, _ = env.vat2("tor_client_status")
+        reader = subprocess.Popen(env.ns(sys.executable, "-c", STALLED_READER, env.vpp_ip,
+                                         str(env.socks_port), host, hport, path, str(1 << 20), "6"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = reader.stdout.readline().decode()
+        check(line.startswith("paused"), "stalled reader started: %r" % line.strip())
+        time.sleep(2)
+        _, st1, _ = env.vat2("tor_client_status")
+        time.sleep(2)
+        _, st2, _ = env.vat2("tor_client_status")
+        if isinstance(st0, dict) and isinstance(st1, dict) and isinstance(st2, dict):
+            held = st2["bytes_in"] - st0["bytes_in"]
+            grew = st2["bytes_in"] - st1["bytes_in"]
+            # fifos (2 x 256 KiB), the library's stream buffer (256 KiB),
+            # cells in flight (windows), the kernel's socket buffers: a few MB.
+            check(held < 16 << 20 and grew < 4 << 20,
+                  "stalled reader: %.1f MB carried while it read 1 MB, +%.1f MB in 2 s" % (
+                      held / 1e6, grew / 1e6))
+            check(st2.get("socks_sessions") == 1 and st2.get("open_streams") == 1,
+                  "stalled reader: 1 session, 1 stream (%s, %s)" % (
+                      st2.get("socks_sessions"), st2.get("open_streams")))
+        out, err = reader.communicate(timeout=300)
+        last = out.decode().split()
+        check(reader.returncode == 0 and last[:1] == ["done"] and int(last[1]) == big["size"] and
+              last[2] == big["sha256"], "stalled reader then got all 100 MB with matching sha256 (%s)" %
+              (out.decode().strip() or err.decode().strip()[-200:]))
+
+        # A client that vanishes mid-stream: its Tor stream ends with it.
+        p = env.curl(big["url"], "/dev/null", max_time=1)
+        p.communicate()
+        t_abort = time.time()
+        deadline = t_abort + 30  # the Tor stream ends at once; VPP's TCP keeps the session for its close timers
+        st = None
+        while time.time() < deadline:
+            _, st, _ = env.vat2("tor_client_status")
+            if isinstance(st, dict):
+                log("  after %.1fs: %d sessions, %d streams" % (time.time() - t_abort,
+                    st.get("socks_sessions", -1), st.get("open_streams", -1)))
+            if isinstance(st, dict) and st.get("socks_sessions") == 0 and st.get("open_streams") == 0:
+                break
+            time.sleep(0.5)
+        check(isinstance(st, dict) and st.get("socks_sessions") == 0 and st.get("open_streams") == 0,
+              "after an aborted client: no sessions, no streams left (%s)" % (
+                  {k: st.get(k) for k in ("socks_sessions", "open_streams")} if isinstance(st, dict) else st))
 
         # tor client disable: the listener goes away.
         rc, out, err = env.vppctl("tor client disable")

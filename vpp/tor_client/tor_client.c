@@ -441,74 +441,14 @@ tor_client_circuits_text (void)
   return tor_client_text (1);
 }
 
-/* "10.5 MB" -> bytes (the text carries one decimal: an approximation) */
-static u64
-tor_client_parse_bytes (const char *num, const char *unit)
-{
-  f64 v = atof (num);
-  if (!strcmp (unit, "kB"))
-    v *= 1e3;
-  else if (!strcmp (unit, "MB"))
-    v *= 1e6;
-  else if (!strcmp (unit, "GB"))
-    v *= 1e9;
-  else if (!strcmp (unit, "TB"))
-    v *= 1e12;
-  return (u64) v;
-}
-
-/* "2m05s", "3h07m", "2d04h", "45s" -> seconds */
-static u64
-tor_client_parse_age (const char *s)
-{
-  u64 total = 0, n = 0;
-  for (; *s; s++)
-    {
-      if (*s >= '0' && *s <= '9')
-	{
-	  n = n * 10 + (u64) (*s - '0');
-	  continue;
-	}
-      switch (*s)
-	{
-	case 'd':
-	  total += n * 86400;
-	  break;
-	case 'h':
-	  total += n * 3600;
-	  break;
-	case 'm':
-	  total += n * 60;
-	  break;
-	case 's':
-	  total += n;
-	  break;
-	}
-      n = 0;
-    }
-  return total;
-}
-
-static u64
-tor_client_parse_utc (const char *s)
-{
-  struct tm tm = { 0 };
-  if (sscanf (s, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-	      &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-    return 0;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return (u64) timegm (&tm);
-}
-
-/* The binary API's numbers, read back from the library's status text (whose
- * format is documented as stable in src/control/control.h). */
+/* The binary API's numbers, from the library's structured snapshot (the
+ * same numbers `show tor status` formats). */
 int
 tor_client_status_get (tor_client_status_t *st)
 {
   tor_client_main_t *tcm = &tor_client_main;
-  u8 *text;
-  char *line, *save = 0;
+  struct arti_status as;
+  int rv;
 
   clib_memset (st, 0, sizeof (*st));
   st->enabled = tcm->is_enabled;
@@ -516,116 +456,68 @@ tor_client_status_get (tor_client_status_t *st)
   st->socks_sessions = tor_socks5_n_sessions ();
   if (!tcm->client)
     return 0;
-  st->bootstrap_percent = clib_max (0, arti_bootstrap_percent (tcm->client));
-
-  text = tor_client_status_text ();
-  vec_add1 (text, 0);
-  for (line = strtok_r ((char *) text, "\n", &save); line;
-       line = strtok_r (0, "\n", &save))
+  if ((rv = arti_get_status (tcm->client, &as)) < 0)
     {
-      char a[32], b[32], c[32], d[32];
-      int pct;
-      u32 x, y;
-      char *p;
-
-      if (sscanf (line, "Bootstrapped %d%%", &pct) == 1)
-	{
-	  st->bootstrap_percent = pct;
-	  if ((p = strchr (line, '(')))
-	    {
-	      snprintf ((char *) st->bootstrap_phase,
-			sizeof (st->bootstrap_phase), "%s", p + 1);
-	      if ((p = strrchr ((char *) st->bootstrap_phase, ')')))
-		*p = 0;
-	    }
-	}
-      else if (!strncmp (line, "Consensus: valid-after ", 23))
-	{
-	  st->consensus_valid_after = tor_client_parse_utc (line + 23);
-	  if ((p = strstr (line, "valid-until ")))
-	    st->consensus_valid_until = tor_client_parse_utc (p + 12);
-	}
-      else if (sscanf (line, "Relays known: %u", &x) == 1)
-	st->relays_known = x;
-      else if (sscanf (line, "Guards: %u", &x) == 1)
-	st->guards = x;
-      else if (sscanf (line, "Circuits: %u open, streams: %u open", &x, &y) ==
-	       2)
-	{
-	  st->open_circuits = x;
-	  st->open_streams = y;
-	}
-      else if (sscanf (line, "Traffic: %31s %31s in, %31s %31s out", a, b, c,
-		       d) == 4)
-	{
-	  st->bytes_in = tor_client_parse_bytes (a, b);
-	  st->bytes_out = tor_client_parse_bytes (c, d);
-	}
+      tor_client_error ("arti_get_status: %s", arti_last_error ());
+      return VNET_API_ERROR_UNSPECIFIED;
     }
-  vec_free (text);
+  st->bootstrap_percent = clib_max (0, as.bootstrap_percent);
+  snprintf ((char *) st->bootstrap_phase, sizeof (st->bootstrap_phase), "%s",
+	    as.bootstrap_phase);
+  st->consensus_valid_after = as.consensus_valid_after;
+  st->consensus_valid_until = as.consensus_valid_until;
+  st->relays_known = as.relays_known;
+  st->guards = as.guards;
+  st->open_circuits = as.open_circuits;
+  st->open_streams = as.open_streams;
+  st->bytes_in = as.bytes_in;
+  st->bytes_out = as.bytes_out;
   return 0;
-}
-
-/* Splits a table row at runs of two or more spaces. */
-static int
-tor_client_split_cells (char *row, char **cells, int max)
-{
-  int n = 0;
-  char *p = row;
-  while (*p == ' ')
-    p++;
-  while (*p && n < max)
-    {
-      cells[n++] = p;
-      char *e = strstr (p, "  ");
-      if (!e)
-	break;
-      *e = 0;
-      p = e + 2;
-      while (*p == ' ')
-	p++;
-    }
-  return n;
 }
 
 tor_client_circuit_t *
 tor_client_circuits_get (void)
 {
-  tor_client_circuit_t *v = 0;
-  u8 *text = tor_client_circuits_text ();
-  char *line, *save = 0;
-  int header = 1;
+  tor_client_main_t *tcm = &tor_client_main;
+  tor_client_circuit_t *v = 0, *ci;
+  struct arti_circuit_info *infos = 0, *a;
+  int n;
 
-  vec_add1 (text, 0);
-  for (line = strtok_r ((char *) text, "\n", &save); line;
-       line = strtok_r (0, "\n", &save))
+  if (!tcm->client)
+    return 0;
+  /* Circuits can open between the two calls: ask again until all fit. */
+  n = arti_get_circuits (tcm->client, 0, 0);
+  while (n > 0)
     {
-      char *c[7], *p;
-      char num[32], unit[8];
-      tor_client_circuit_t *ci;
-
-      if (header)
+      int got;
+      vec_validate (infos, n - 1);
+      got = arti_get_circuits (tcm->client, infos, n);
+      if (got <= n)
 	{
-	  header = 0;
-	  continue; /* "ID  STATE ..." or "No open circuits." */
+	  n = got;
+	  break;
 	}
-      if (tor_client_split_cells (line, c, 7) != 7)
-	continue;
-      vec_add2 (v, ci, 1);
-      ci->circuit_id = atoi (c[0]);
-      snprintf ((char *) ci->state, sizeof (ci->state), "%s", c[1]);
-      ci->age_seconds = tor_client_parse_age (c[2]);
-      snprintf ((char *) ci->path, sizeof (ci->path), "%s", c[3]);
-      ci->n_hops = 1;
-      for (p = c[3]; (p = strstr (p, " > ")); p += 3)
-	ci->n_hops++;
-      ci->streams = atoi (c[4]);
-      if (sscanf (c[5], "%31s %7s", num, unit) == 2)
-	ci->bytes_in = tor_client_parse_bytes (num, unit);
-      if (sscanf (c[6], "%31s %7s", num, unit) == 2)
-	ci->bytes_out = tor_client_parse_bytes (num, unit);
+      n = got;
     }
-  vec_free (text);
+  if (n < 0)
+    {
+      tor_client_error ("arti_get_circuits: %s", arti_last_error ());
+      vec_free (infos);
+      return 0;
+    }
+  for (a = infos; a < infos + n; a++)
+    {
+      vec_add2 (v, ci, 1);
+      ci->circuit_id = a->circuit_id;
+      snprintf ((char *) ci->state, sizeof (ci->state), "%s", a->state);
+      ci->age_seconds = a->age_seconds;
+      ci->n_hops = a->n_hops;
+      snprintf ((char *) ci->path, sizeof (ci->path), "%s", a->path);
+      ci->streams = a->streams;
+      ci->bytes_in = a->bytes_in;
+      ci->bytes_out = a->bytes_out;
+    }
+  vec_free (infos);
   return v;
 }
 
