@@ -82,6 +82,9 @@ class Env:
         self.ns_proc = None
         self.vpp = None
         self.cli_sock = os.path.join(self.tmp, "cli.sock")
+        # VPP worker threads (TORCLIENT_VPP_WORKERS=N): sessions then live on
+        # the workers, each with its own completion queue and eventfd.
+        self.workers = int(os.environ.get("TORCLIENT_VPP_WORKERS", "0"))
 
     # -- client namespace -----------------------------------------------------
     def ns(self, *cmd, **kw):
@@ -150,7 +153,7 @@ statseg { socket-name %(tmp)s/stats.sock size 32m page-size 4k }
 # The Tor runtime thread allocates from VPP's main heap (VPP replaces malloc).
 memory { main-heap-size 1G main-heap-page-size 4k }
 buffers { buffers-per-numa 16384 page-size 4k }
-cpu { main-core 0 }
+cpu { main-core 0%(workers)s }
 plugins {
   path %(path)s
   plugin default { disable }
@@ -160,7 +163,8 @@ plugins {
 session { enable }
 %(tor)s
 """ % dict(cli=self.cli_sock, tmp=self.tmp, setup=setup_cli, shm=self.shm_prefix,
-           path=plugin_path, tor=tor)
+           path=plugin_path, tor=tor,
+           workers=(" workers %d" % self.workers) if self.workers else "")
 
     def start_vpp(self):
         conf = os.path.join(self.tmp, "startup.conf")
@@ -496,6 +500,13 @@ def main():
             check(st2.get("socks_sessions") == 1 and st2.get("open_streams") == 1,
                   "stalled reader: 1 session, 1 stream (%s, %s)" % (
                       st2.get("socks_sessions"), st2.get("open_streams")))
+        if env.workers:
+            # The paused session lives on a worker (af_packet input runs there).
+            _, out_s, _ = env.vppctl("show session")
+            per_thread = {int(t): int(n) for t, n in
+                          re.findall(r"^Thread (\d+): (?:active sessions )?(\d+)", out_s, re.M)}
+            check(any(t > 0 and n > 0 for t, n in per_thread.items()),
+                  "with %d worker(s): sessions on a worker thread %s" % (env.workers, per_thread))
         out, err = reader.communicate(timeout=300)
         last = out.decode().split()
         check(reader.returncode == 0 and last[:1] == ["done"] and int(last[1]) == big["size"] and
