@@ -273,6 +273,64 @@ struct arti_circuit_info {
  * negative errno on error. */
 ARTI_API int arti_get_circuits(void *client, struct arti_circuit_info *out, int max);
 
+/* ---------------------------------------------------------------------------
+ * SOCKS handshake without I/O: the server side that torclientd uses (SOCKS4,
+ * SOCKS4a, SOCKS5 with RFC 1929 username/password, Tor's RESOLVE [F0] and
+ * RESOLVE_PTR [F1], the "not an HTTP proxy" page), for front ends that own
+ * their sockets (the VPP plugin). Hostnames are never resolved. A handle is
+ * used by one thread at a time; these calls never block.
+ * ------------------------------------------------------------------------- */
+
+/* Largest reply arti_socks_feed produces in one call (the HTTP page). */
+#define ARTI_SOCKS_REPLY_MAX 1024
+
+enum arti_socks_feed_result {
+  ARTI_SOCKS_MORE = 0, /* send the reply (if any), feed more bytes */
+  ARTI_SOCKS_DONE = 1  /* send the reply (if any); the request is complete */
+};
+
+struct arti_socks_request {
+  uint8_t version;    /* 4 or 5 */
+  uint8_t command;    /* 0x01 CONNECT, 0xF0 RESOLVE, 0xF1 RESOLVE_PTR */
+  char host[256];     /* hostname, or the address as text ("10.0.0.1", "2001:db8::1") */
+  uint16_t port;      /* host order */
+  uint8_t has_auth;   /* SOCKS5 username/password, or a SOCKS4 user id */
+  char username[256]; /* NUL-terminated (isolation: see arti_connect_async_ex) */
+  char password[256];
+};
+
+/* A new handshake, or NULL (arti_last_error()). Free with arti_socks_free. */
+ARTI_API void *arti_socks_new(void);
+ARTI_API void arti_socks_free(void *hs);
+
+/* Feeds bytes the client sent (any split). Bytes to send back now are
+ * written to reply (reply_cap >= ARTI_SOCKS_REPLY_MAX), their count to
+ * *reply_len. Returns ARTI_SOCKS_MORE, ARTI_SOCKS_DONE, or -EPROTO when the
+ * client's bytes are refused: send the reply (a SOCKS error or the HTTP
+ * page; may be empty) and close; arti_last_error() says what and where.
+ * -EINVAL on bad arguments or a feed after DONE / -EPROTO. */
+ARTI_API int arti_socks_feed(void *hs, const uint8_t *data, size_t len, uint8_t *reply,
+                             size_t reply_cap, size_t *reply_len);
+
+/* After ARTI_SOCKS_DONE: the request (0), or -EINVAL. A username or
+ * password containing NUL bytes, or a credential longer than 255 bytes, is
+ * refused by arti_socks_feed, so the C strings here are exact. */
+ARTI_API int arti_socks_get_request(void *hs, struct arti_socks_request *out);
+
+/* After ARTI_SOCKS_DONE: bytes the client sent after its request
+ * (optimistic data): *data points into the handle (valid until
+ * arti_socks_free); returns their count. */
+ARTI_API ssize_t arti_socks_leftover(void *hs, const uint8_t **data);
+
+/* The answer to a CONNECT in the request's own SOCKS version: result 0
+ * (succeeded) or the negative errno a connect reported (mapped to SOCKS5's
+ * REP codes as listed above: -ECONNREFUSED -> 5, -EHOSTUNREACH -> 4,
+ * -ENETUNREACH -> 3, -ETIMEDOUT -> 6, -EACCES -> 2, -EOPNOTSUPP -> 7
+ * (command not supported), anything else -> 1; SOCKS4: granted/rejected).
+ * Writes at most cap bytes (cap >= 22 always suffices); returns the count
+ * or -EINVAL. */
+ARTI_API ssize_t arti_socks_connect_reply(void *hs, int result, uint8_t *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,7 @@
 #include "control/control.h"
 #include "daemon/config.h"
 #include "runtime/client.h"
+#include "socks/socks.h"
 #include "util/log.h"
 
 namespace tc::capi {
@@ -42,6 +43,7 @@ constexpr size_t kScratch = 64 * 1024;
 constexpr uint32_t kClientMagic = 0x7c11e47a;
 constexpr uint32_t kStreamMagic = 0x7c5743a3;
 constexpr uint32_t kQueueMagic = 0x7c09e0e0;
+constexpr uint32_t kSocksMagic = 0x7c50c55e;
 constexpr auto kLinger = std::chrono::seconds(30);
 
 thread_local std::string t_last_error;
@@ -456,6 +458,12 @@ struct QueueHandle {
   uint32_t magic = kQueueMagic;
   std::shared_ptr<Queue> q;
 };
+struct SocksHandle {
+  uint32_t magic = kSocksMagic;
+  socks::Handshake hs;
+  bool refused = false;
+  Bytes leftover;
+};
 
 ClientHandle *as_client(void *p) {
   auto *h = static_cast<ClientHandle *>(p);
@@ -464,6 +472,10 @@ ClientHandle *as_client(void *p) {
 StreamHandle *as_stream(void *p) {
   auto *h = static_cast<StreamHandle *>(p);
   return h && h->magic == kStreamMagic ? h : nullptr;
+}
+SocksHandle *as_socks(void *p) {
+  auto *h = static_cast<SocksHandle *>(p);
+  return h && h->magic == kSocksMagic ? h : nullptr;
 }
 QueueHandle *as_queue(void *p) {
   auto *h = static_cast<QueueHandle *>(p);
@@ -1046,6 +1058,113 @@ int arti_get_circuits(void *client, struct arti_circuit_info *out, int max) {
       o.bytes_out = ci.bytes_out;
     }
     return static_cast<int>(std::min<size_t>(circuits.size(), INT32_MAX));
+  });
+}
+
+
+// ---------------------------------------------------------------- SOCKS
+
+void *arti_socks_new(void) {
+  return guarded<void *>(nullptr, []() -> void * { return new SocksHandle(); });
+}
+
+void arti_socks_free(void *hs) {
+  guarded<int>(0, [&] {
+    SocksHandle *h = as_socks(hs);
+    if (!h) return 0;
+    h->magic = 0;
+    delete h;
+    return 0;
+  });
+}
+
+int arti_socks_feed(void *hs, const uint8_t *data, size_t len, uint8_t *reply, size_t reply_cap,
+                    size_t *reply_len) {
+  return guarded<int>(-ENOMEM, [&]() -> int {
+    SocksHandle *h = as_socks(hs);
+    if (!h || (!data && len > 0) || !reply || !reply_len || reply_cap < ARTI_SOCKS_REPLY_MAX)
+      return fail(-EINVAL, "arti_socks_feed: bad arguments");
+    *reply_len = 0;
+    if (h->refused || h->hs.done()) return fail(-EINVAL, "arti_socks_feed: the handshake is over");
+    auto put = [&](const Bytes &b) {
+      size_t n = std::min(b.size(), reply_cap);
+      if (n) std::memcpy(reply, b.data(), n);
+      *reply_len = n;
+    };
+    auto step = h->hs.feed(ByteSpan(data, len));
+    if (!step) {
+      h->refused = true;
+      put(h->hs.failure_reply());
+      return fail(-EPROTO, "SOCKS: " + step.error().message());
+    }
+    put(step->reply);
+    if (!step->done) return ARTI_SOCKS_MORE;
+    // C strings out: credentials or a hostname with NUL bytes in them would
+    // be cut short there (and two users' isolation could collide).
+    const socks::Request &rq = h->hs.request();
+    auto has_nul = [](const std::string &v) { return v.find('\0') != std::string::npos; };
+    if ((rq.auth && (has_nul(rq.auth->username) || has_nul(rq.auth->password))) ||
+        (rq.address.is_hostname() && has_nul(rq.address.hostname))) {
+      h->refused = true;
+      Bytes r = socks::connect_reply(rq, socks::Socks5Reply::kGeneralFailure);
+      put(r);
+      return fail(-EPROTO, "SOCKS: a NUL byte inside the username, password or hostname");
+    }
+    h->leftover = h->hs.take_leftover();
+    return ARTI_SOCKS_DONE;
+  });
+}
+
+int arti_socks_get_request(void *hs, struct arti_socks_request *out) {
+  return guarded<int>(-ENOMEM, [&]() -> int {
+    SocksHandle *h = as_socks(hs);
+    if (!h || !out) return fail(-EINVAL, "arti_socks_get_request: bad arguments");
+    if (h->refused || !h->hs.done()) return fail(-EINVAL, "arti_socks_get_request: no complete request");
+    const socks::Request &rq = h->hs.request();
+    *out = {};
+    out->version = rq.version;
+    out->command = static_cast<uint8_t>(rq.command);
+    copy_fixed(out->host, rq.address.to_string());
+    out->port = rq.port;
+    if (rq.auth) {
+      out->has_auth = 1;
+      copy_fixed(out->username, rq.auth->username);
+      copy_fixed(out->password, rq.auth->password);
+    }
+    return 0;
+  });
+}
+
+ssize_t arti_socks_leftover(void *hs, const uint8_t **data) {
+  return guarded<ssize_t>(-ENOMEM, [&]() -> ssize_t {
+    SocksHandle *h = as_socks(hs);
+    if (!h || !data) return fail(-EINVAL, "arti_socks_leftover: bad arguments");
+    *data = h->leftover.data();
+    return static_cast<ssize_t>(h->leftover.size());
+  });
+}
+
+ssize_t arti_socks_connect_reply(void *hs, int result, uint8_t *buf, size_t cap) {
+  return guarded<ssize_t>(-ENOMEM, [&]() -> ssize_t {
+    SocksHandle *h = as_socks(hs);
+    if (!h || !buf) return fail(-EINVAL, "arti_socks_connect_reply: bad arguments");
+    if (!h->hs.done()) return fail(-EINVAL, "arti_socks_connect_reply: no complete request");
+    using socks::Socks5Reply;
+    Socks5Reply rep = Socks5Reply::kGeneralFailure;
+    switch (-result) {
+      case 0: rep = Socks5Reply::kSucceeded; break;
+      case ECONNREFUSED: rep = Socks5Reply::kConnectionRefused; break;
+      case EHOSTUNREACH: rep = Socks5Reply::kHostUnreachable; break;
+      case ENETUNREACH: rep = Socks5Reply::kNetUnreachable; break;
+      case ETIMEDOUT: rep = Socks5Reply::kTtlExpired; break;
+      case EACCES: rep = Socks5Reply::kNotAllowed; break;
+      case EOPNOTSUPP: rep = Socks5Reply::kCommandNotSupported; break;
+      default: break;
+    }
+    Bytes r = socks::connect_reply(h->hs.request(), rep);
+    if (r.size() > cap) return fail(-EINVAL, "arti_socks_connect_reply: buffer too small");
+    std::memcpy(buf, r.data(), r.size());
+    return static_cast<ssize_t>(r.size());
   });
 }
 

@@ -241,12 +241,29 @@ session { enable }
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- traffic --------------------------------------------------------------
-    def curl(self, url, out, port=None, max_time=240):
+    def curl(self, url, out, port=None, max_time=240, proto="--socks5-hostname"):
         port = port or self.socks_port
         return subprocess.Popen(self.ns("curl", "-sS", "--fail", "--max-time", str(max_time),
-                                        "--socks5-hostname", "%s:%d" % (self.vpp_ip, port),
+                                        proto, "%s:%d" % (self.vpp_ip, port),
                                         "-o", out, url),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def raw_exchange(self, data, timeout=10):
+        """Sends raw bytes to the SOCKS port from the client namespace and
+        returns everything that comes back until the server closes."""
+        code = ("import socket,sys\n"
+                "s=socket.create_connection((%r,%d),timeout=%d)\n"
+                "s.sendall(bytes.fromhex(%r))\n"
+                "out=b''\n"
+                "try:\n"
+                " while True:\n"
+                "  d=s.recv(4096)\n"
+                "  if not d: break\n"
+                "  out+=d\n"
+                "except OSError: pass\n"
+                "sys.stdout.write(out.hex())\n") % (self.vpp_ip, self.socks_port, timeout, data.hex())
+        r = self.run_ns(sys.executable, "-c", code, check_rc=False, timeout=timeout + 10)
+        return bytes.fromhex(r.stdout.decode().strip() or "")
 
     def port_state(self, port):
         """'open', 'refused' or 'timeout' for a TCP connect from the client side."""
@@ -337,12 +354,12 @@ def wait_bootstrapped(env, timeout=150):
     raise RuntimeError("not bootstrapped after %ds (last: %s):\n%s" % (timeout, last, env.tail()))
 
 
-def fetch(env, name, port=None, attempts=2):
+def fetch(env, name, port=None, attempts=2, proto="--socks5-hostname"):
     info = env.net["http"]["files"][name]
     out = os.path.join(env.tmp, "fetch-" + name)
     for attempt in range(1, attempts + 1):
         t0 = time.time()
-        p = env.curl(info["url"], out, port=port)
+        p = env.curl(info["url"], out, port=port, proto=proto)
         _, err = p.communicate()
         dt = time.time() - t0
         if p.returncode == 0:
@@ -456,6 +473,27 @@ def main():
             check(any(d.get("n_hops") == 3 and d.get("path", "").count(" > ") == 2 for d in dump),
                   "circuit details with a 3-hop path")
 
+        # The handshake is the library's parser: SOCKS4a works, bad input is
+        # refused with the right reply, and the others keep being served.
+        good, _ = fetch(env, "1M", proto="--socks4a")
+        check(good, "curl --socks4a 1M through VPP: size and sha256")
+        _, st_a, _ = env.vat2("tor_client_status")
+        http = env.raw_exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(http.startswith(b"HTTP/1.0 501"), "HTTP on the SOCKS port: 501 page (%r)" % http[:40])
+        check(env.raw_exchange(b"\x09\x01\x00") == b"", "version 9: closed without a reply")
+        resolve = env.raw_exchange(b"\x05\x01\x00" + b"\x05\xf0\x00\x03\x04a.bc\x00\x00")
+        check(resolve[:2] == b"\x05\x00" and resolve[2:4] == b"\x05\x07",
+              "RESOLVE: command not supported here (%r)" % resolve)
+        bind = env.raw_exchange(b"\x05\x01\x00" + b"\x05\x02\x00\x01\x0a\x00\x00\x01\x00\x50")
+        check(bind[2:4] == b"\x05\x07", "BIND: command not supported (%r)" % bind)
+        _, st_b, _ = env.vat2("tor_client_status")
+        if isinstance(st_a, dict) and isinstance(st_b, dict):
+            check(st_b.get("socks_refused", 0) - st_a.get("socks_refused", 0) >= 3,
+                  "refused handshakes counted (%s -> %s)" % (st_a.get("socks_refused"),
+                                                            st_b.get("socks_refused")))
+        good, _ = fetch(env, "1M")
+        check(good, "still serving after the refusals")
+
         # The same binary API through VPP's Python API.
         papi, why = papi_client(env)
         if papi is None:
@@ -497,8 +535,10 @@ def main():
             check(held < 16 << 20 and grew < 4 << 20,
                   "stalled reader: %.1f MB carried while it read 1 MB, +%.1f MB in 2 s" % (
                       held / 1e6, grew / 1e6))
-            check(st2.get("socks_sessions") == 1 and st2.get("open_streams") == 1,
-                  "stalled reader: 1 session, 1 stream (%s, %s)" % (
+            # (Sessions of the refused clients above may still be in TCP's
+            # close timers; the Tor side holds exactly the one stream.)
+            check(st2.get("socks_sessions", 0) >= 1 and st2.get("open_streams") == 1,
+                  "stalled reader: its session, 1 Tor stream (%s sessions, %s streams)" % (
                       st2.get("socks_sessions"), st2.get("open_streams")))
         if env.workers:
             # The paused session lives on a worker (af_packet input runs there).

@@ -454,6 +454,7 @@ tor_client_status_get (tor_client_status_t *st)
   st->enabled = tcm->is_enabled;
   st->socks_port = tcm->socks_port;
   st->socks_sessions = tor_socks5_n_sessions ();
+  st->socks_refused = tor_socks5_n_refused ();
   if (!tcm->client)
     return 0;
   if ((rv = arti_get_status (tcm->client, &as)) < 0)

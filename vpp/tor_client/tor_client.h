@@ -33,9 +33,7 @@
 
 /* SOCKS session states (tor_socks5.c). */
 #define foreach_tor_socks_state                                               \
-  _ (METHOD, "method")                                                        \
-  _ (AUTH, "auth")                                                            \
-  _ (REQUEST, "request")                                                      \
+  _ (HANDSHAKE, "handshake")                                                  \
   _ (CONNECTING, "connecting")                                                \
   _ (OPEN, "open")                                                            \
   _ (CLOSED, "closed")
@@ -59,9 +57,8 @@ typedef struct
   u8 tor_ended;	     /* ARTI_EV_CLOSED seen, or try_recv gave 0 / error */
   u8 vpp_closed;     /* we asked VPP to close the session */
   u8 want_writable;  /* waiting for ARTI_EV_WRITABLE */
-  /* SOCKS5 username/password (RFC 1929) for stream isolation. */
-  u8 *username;
-  u8 *password;
+  void *socks;	     /* the library's SOCKS handshake, until the request is whole */
+  u8 *early;	     /* bytes sent after the request (optimistic data): go first */
 } tor_socks_session_t;
 
 typedef struct
@@ -71,6 +68,7 @@ typedef struct
   void *queue;			 /* arti completion queue of this thread */
   u32 clib_file_index;
   u32 generation;
+  u64 n_socks_refused; /* handshakes the SOCKS parser refused */
   u8 *buf; /* scratch between the session fifos and the Tor stream */
   struct arti_completion *completions;
 } tor_client_per_thread_t;
@@ -141,6 +139,7 @@ typedef struct
   u64 bytes_in;
   u64 bytes_out;
   u32 socks_sessions;
+  u64 socks_refused;
 } tor_client_status_t;
 
 typedef struct
@@ -171,6 +170,7 @@ void tor_socks5_thread_init (u32 thread_index);
 void tor_socks5_thread_free (u32 thread_index);
 void tor_socks5_release_streams (u32 thread_index);
 u32 tor_socks5_n_sessions (void);
+u64 tor_socks5_n_refused (void);
 u8 *format_tor_socks_session (u8 *s, va_list *args);
 
 /* Startup-stanza helpers (tor_client.c), exported for the unit test. */

@@ -93,6 +93,8 @@ vl_api_tor_client_status_t_handler (vl_api_tor_client_status_t *mp)
 		       rmp->bytes_out = clib_host_to_net_u64 (st.bytes_out);
 		       rmp->socks_sessions =
 			 clib_host_to_net_u32 (st.socks_sessions);
+		       rmp->socks_refused =
+			 clib_host_to_net_u64 (st.socks_refused);
 		     }));
 }
 

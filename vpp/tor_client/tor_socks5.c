@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* tor_socks5.c - SOCKS5 (RFC 1928, RFC 1929) as a builtin application on
- * VPP's session layer, proxying into Tor streams of libtorclient.
+/* tor_socks5.c - SOCKS (5 with RFC 1929 auth, 4, 4a) as a builtin
+ * application on VPP's session layer, proxying into Tor streams of
+ * libtorclient. The handshake is parsed by the library's own SOCKS parser
+ * (arti_socks_*, the one torclientd uses), so both front ends accept and
+ * refuse exactly the same bytes.
  *
- * Per session: accept -> parse the handshake from the rx fifo ->
+ * Per session: accept -> feed the rx fifo to the handshake ->
  * arti_connect_async_ex on this thread's completion queue -> reply -> copy
  * both ways. Nothing here blocks:
  *  - client -> Tor: rx fifo bytes go to arti_try_send; on -EAGAIN or a
@@ -27,19 +30,8 @@
 #include <errno.h>
 
 #define TOR_SOCKS5_BUF_SIZE	(64 << 10)
-#define TOR_SOCKS5_MAX_HS	1024 /* bytes buffered before a request is whole */
 #define TOR_SOCKS5_N_COMPLETIONS 64
-
-/* RFC 1928 §6 */
-#define SOCKS5_REP_SUCCEEDED	       0x00
-#define SOCKS5_REP_GENERAL_FAILURE     0x01
-#define SOCKS5_REP_NOT_ALLOWED	       0x02
-#define SOCKS5_REP_NET_UNREACHABLE     0x03
-#define SOCKS5_REP_HOST_UNREACHABLE    0x04
-#define SOCKS5_REP_CONNECTION_REFUSED  0x05
-#define SOCKS5_REP_TTL_EXPIRED	       0x06
-#define SOCKS5_REP_COMMAND_UNSUPPORTED 0x07
-#define SOCKS5_REP_ATYP_UNSUPPORTED    0x08
+#define TOR_SOCKS_CONNECT	0x01 /* the only command carried here */
 
 static inline tor_client_per_thread_t *
 tor_socks5_ptd (u32 thread_index)
@@ -77,8 +69,9 @@ tor_socks5_session_free (tor_client_per_thread_t *ptd, tor_socks_session_t *ts)
 {
   if (ts->stream)
     arti_close_stream (ts->stream);
-  vec_free (ts->username);
-  vec_free (ts->password);
+  if (ts->socks)
+    arti_socks_free (ts->socks);
+  vec_free (ts->early);
   if (CLIB_DEBUG)
     clib_memset (ts, 0xfe, sizeof (*ts));
   pool_put (ptd->sessions, ts);
@@ -122,32 +115,21 @@ tor_socks5_session_close (tor_socks_session_t *ts)
     }
 }
 
+/* The answer to the request, in its own SOCKS version: result 0 or the
+ * connect's negative errno (mapped to a REP code by the library). */
 static void
-tor_socks5_reply (session_t *s, u8 rep)
+tor_socks5_reply (tor_socks_session_t *ts, session_t *s, int result)
 {
-  /* BND.ADDR 0.0.0.0:0, as tor answers. */
-  u8 r[10] = { 5, rep, 0, 1, 0, 0, 0, 0, 0, 0 };
-  svm_fifo_enqueue (s->tx_fifo, sizeof (r), r);
-  tor_socks5_program_tx (s);
-}
+  u8 r[32];
+  ssize_t n;
 
-static u8
-tor_socks5_rep_from_errno (int err)
-{
-  switch (-err)
+  if (!ts->socks)
+    return;
+  n = arti_socks_connect_reply (ts->socks, result, r, sizeof (r));
+  if (n > 0)
     {
-    case ECONNREFUSED:
-      return SOCKS5_REP_CONNECTION_REFUSED;
-    case EHOSTUNREACH:
-      return SOCKS5_REP_HOST_UNREACHABLE;
-    case ENETUNREACH:
-      return SOCKS5_REP_NET_UNREACHABLE;
-    case ETIMEDOUT:
-      return SOCKS5_REP_TTL_EXPIRED;
-    case EACCES:
-      return SOCKS5_REP_NOT_ALLOWED;
-    default:
-      return SOCKS5_REP_GENERAL_FAILURE;
+      svm_fifo_enqueue (s->tx_fifo, (u32) n, r);
+      tor_socks5_program_tx (s);
     }
 }
 
@@ -200,6 +182,22 @@ tor_socks5_pump_to_tor (tor_client_per_thread_t *ptd, tor_socks_session_t *ts,
 {
   u32 n_deq = 0;
 
+  /* Optimistic data the handshake read past the request goes first. */
+  while (ts->stream && vec_len (ts->early))
+    {
+      ssize_t n = arti_try_send (ts->stream, ts->early, vec_len (ts->early));
+      if (n == -EAGAIN)
+	return; /* ARTI_EV_WRITABLE follows */
+      if (n < 0)
+	{
+	  tor_socks5_session_close (ts);
+	  return;
+	}
+      vec_delete (ts->early, (u32) n, 0);
+      if (vec_len (ts->early))
+	return;
+    }
+
   while (ts->stream)
     {
       u32 avail = svm_fifo_max_dequeue_cons (s->rx_fifo);
@@ -234,180 +232,74 @@ tor_socks5_pump_to_tor (tor_client_per_thread_t *ptd, tor_socks_session_t *ts,
 
 /* ---- the handshake ---------------------------------------------------------- */
 
-/* One SOCKS5 message off the front of buf[0..n): returns the bytes it
- * used, 0 when more are needed, -1 when the connection must close (after
- * any reply already queued). */
-static int
-tor_socks5_parse_one (tor_client_per_thread_t *ptd, tor_socks_session_t *ts,
-		      session_t *s, const u8 *buf, u32 n)
-{
-  tor_client_main_t *tcm = &tor_client_main;
-
-  switch (ts->state)
-    {
-    case TOR_SOCKS_S_METHOD:
-      {
-	/* VER NMETHODS METHODS... */
-	u8 choice = 0xff, reply[2] = { 5, 0xff };
-	if (n < 2)
-	  return 0;
-	if (buf[0] != 5)
-	  return -1; /* SOCKS4 and HTTP are torclientd's; not here */
-	if (n < 2u + buf[1])
-	  return 0;
-	/* Prefer username/password: the credentials isolate streams. */
-	for (u32 i = 0; i < buf[1]; i++)
-	  if (buf[2 + i] == 0x02)
-	    choice = 0x02;
-	if (choice == 0xff)
-	  for (u32 i = 0; i < buf[1]; i++)
-	    if (buf[2 + i] == 0x00)
-	      choice = 0x00;
-	reply[1] = choice;
-	svm_fifo_enqueue (s->tx_fifo, 2, reply);
-	tor_socks5_program_tx (s);
-	if (choice == 0xff)
-	  return -1;
-	ts->state = choice == 0x02 ? TOR_SOCKS_S_AUTH : TOR_SOCKS_S_REQUEST;
-	return 2 + buf[1];
-      }
-    case TOR_SOCKS_S_AUTH:
-      {
-	/* RFC 1929: VER=1 ULEN UNAME PLEN PASSWD */
-	u8 ok[2] = { 1, 0 };
-	u32 ulen, plen;
-	if (n < 2)
-	  return 0;
-	if (buf[0] != 1)
-	  return -1;
-	ulen = buf[1];
-	if (n < 3 + ulen)
-	  return 0;
-	plen = buf[2 + ulen];
-	if (n < 3 + ulen + plen)
-	  return 0;
-	vec_reset_length (ts->username);
-	vec_reset_length (ts->password);
-	vec_add (ts->username, buf + 2, ulen);
-	vec_add1 (ts->username, 0);
-	vec_add (ts->password, buf + 3 + ulen, plen);
-	vec_add1 (ts->password, 0);
-	svm_fifo_enqueue (s->tx_fifo, 2, ok);
-	tor_socks5_program_tx (s);
-	ts->state = TOR_SOCKS_S_REQUEST;
-	return 3 + ulen + plen;
-      }
-    case TOR_SOCKS_S_REQUEST:
-      {
-	/* VER CMD RSV ATYP DST.ADDR DST.PORT */
-	char host[256];
-	u32 used;
-	u16 port;
-	int rv;
-
-	if (n < 5)
-	  return 0;
-	if (buf[0] != 5)
-	  return -1;
-	switch (buf[3])
-	  {
-	  case 1:
-	    used = 4 + 4 + 2;
-	    if (n < used)
-	      return 0;
-	    snprintf (host, sizeof (host), "%u.%u.%u.%u", buf[4], buf[5],
-		      buf[6], buf[7]);
-	    break;
-	  case 3:
-	    used = 5 + buf[4] + 2;
-	    if (n < used)
-	      return 0;
-	    if (buf[4] == 0 || memchr (buf + 5, 0, buf[4]))
-	      {
-		tor_socks5_reply (s, SOCKS5_REP_GENERAL_FAILURE);
-		return -1;
-	      }
-	    /* Passed to the exit as is: never resolved here. */
-	    clib_memcpy (host, buf + 5, buf[4]);
-	    host[buf[4]] = 0;
-	    break;
-	  case 4:
-	    used = 4 + 16 + 2;
-	    if (n < used)
-	      return 0;
-	    {
-	      ip6_address_t a;
-	      u8 *t;
-	      clib_memcpy (&a, buf + 4, 16);
-	      t = format (0, "%U%c", format_ip6_address, &a, 0);
-	      snprintf (host, sizeof (host), "%s", (char *) t);
-	      vec_free (t);
-	    }
-	    break;
-	  default:
-	    tor_socks5_reply (s, SOCKS5_REP_ATYP_UNSUPPORTED);
-	    return -1;
-	  }
-	if (buf[1] != 1)
-	  {
-	    /* Only CONNECT here (no RESOLVE / BIND / UDP ASSOCIATE). */
-	    tor_socks5_reply (s, SOCKS5_REP_COMMAND_UNSUPPORTED);
-	    return -1;
-	  }
-	port = ((u16) buf[used - 2] << 8) | buf[used - 1];
-	if (port == 0)
-	  {
-	    tor_socks5_reply (s, SOCKS5_REP_GENERAL_FAILURE);
-	    return -1;
-	  }
-	rv = arti_connect_async_ex (
-	  tcm->client, ptd->queue, host, port,
-	  ts->username ? (char *) ts->username : 0,
-	  ts->password ? (char *) ts->password : 0, tor_socks5_tag (ts),
-	  &ts->stream);
-	if (rv < 0)
-	  {
-	    ts->stream = 0;
-	    tor_socks5_reply (s, tor_socks5_rep_from_errno (rv));
-	    return -1;
-	  }
-	ts->state = TOR_SOCKS_S_CONNECTING;
-	return used;
-      }
-    default:
-      return -1;
-    }
-}
-
+/* Feeds the rx fifo to the library's handshake; once the request is
+ * whole, opens the Tor stream. Errors close the session after the reply
+ * the parser chose (a SOCKS error, or the "not an HTTP proxy" page). */
 static void
 tor_socks5_handshake (tor_client_per_thread_t *ptd, tor_socks_session_t *ts,
 		      session_t *s)
 {
-  u8 hs[TOR_SOCKS5_MAX_HS];
+  tor_client_main_t *tcm = &tor_client_main;
+  u8 reply[ARTI_SOCKS_REPLY_MAX];
+  struct arti_socks_request rq;
+  const u8 *early;
+  ssize_t n_early;
+  size_t reply_len = 0;
+  int rv = ARTI_SOCKS_MORE;
 
-  while (ts->state < TOR_SOCKS_S_CONNECTING)
+  while (rv == ARTI_SOCKS_MORE)
     {
       u32 n = svm_fifo_max_dequeue_cons (s->rx_fifo);
-      int used;
-
       if (!n)
 	return;
-      n = clib_min (n, sizeof (hs));
-      svm_fifo_peek (s->rx_fifo, 0, n, hs);
-      used = tor_socks5_parse_one (ptd, ts, s, hs, n);
-      if (used < 0)
+      /* The parser buffers what it needs; hand it everything that came. */
+      n = clib_min (n, TOR_SOCKS5_BUF_SIZE);
+      svm_fifo_dequeue (s->rx_fifo, n, ptd->buf);
+      rv = arti_socks_feed (ts->socks, ptd->buf, n, reply, sizeof (reply),
+			    &reply_len);
+      if (reply_len)
 	{
+	  svm_fifo_enqueue (s->tx_fifo, (u32) reply_len, reply);
+	  tor_socks5_program_tx (s);
+	}
+      if (rv < 0)
+	{
+	  /* Counted, not logged: the parser's message may quote the
+	   * client's bytes (safe logging). */
+	  ptd->n_socks_refused++;
 	  tor_socks5_session_close (ts);
 	  return;
 	}
-      if (used == 0)
-	{
-	  if (n == sizeof (hs))
-	    tor_socks5_session_close (ts); /* no SOCKS5 message is this long */
-	  return;
-	}
-      svm_fifo_dequeue_drop (s->rx_fifo, used);
     }
+
+  if (arti_socks_get_request (ts->socks, &rq) < 0)
+    {
+      tor_socks5_session_close (ts);
+      return;
+    }
+  if (rq.command != TOR_SOCKS_CONNECT)
+    {
+      /* RESOLVE / RESOLVE_PTR are torclientd's (socks-extensions.txt §2). */
+      tor_socks5_reply (ts, s, -EOPNOTSUPP);
+      tor_socks5_session_close (ts);
+      return;
+    }
+  n_early = arti_socks_leftover (ts->socks, &early);
+  if (n_early > 0)
+    vec_add (ts->early, early, n_early);
+
+  rv = arti_connect_async_ex (tcm->client, ptd->queue, rq.host, rq.port,
+			      rq.has_auth ? rq.username : 0,
+			      rq.has_auth ? rq.password : 0,
+			      tor_socks5_tag (ts), &ts->stream);
+  if (rv < 0)
+    {
+      ts->stream = 0;
+      tor_socks5_reply (ts, s, rv);
+      tor_socks5_session_close (ts);
+      return;
+    }
+  ts->state = TOR_SOCKS_S_CONNECTING;
   /* Bytes after the request stay in the rx fifo until the stream opens
    * (optimistic data, socks-extensions.txt §5). */
 }
@@ -438,14 +330,15 @@ tor_socks5_completion (tor_client_per_thread_t *ptd,
   switch (c->event)
     {
     case ARTI_EV_CONNECTED:
+      tor_socks5_reply (ts, s, c->result < 0 ? c->result : 0);
       if (c->result < 0)
 	{
-	  tor_socks5_reply (s, tor_socks5_rep_from_errno (c->result));
 	  tor_socks5_session_close (ts);
 	  return;
 	}
-      tor_socks5_reply (s, SOCKS5_REP_SUCCEEDED);
       ts->state = TOR_SOCKS_S_OPEN;
+      arti_socks_free (ts->socks);
+      ts->socks = 0;
       tor_socks5_pump_to_tor (ptd, ts, s);
       if (ts->stream)
 	tor_socks5_pump_from_tor (ptd, ts, s);
@@ -494,7 +387,12 @@ tor_socks5_accept_callback (session_t *s)
 
   ts = tor_socks5_session_alloc (ptd);
   ts->vpp_session_handle = session_handle (s);
-  ts->state = TOR_SOCKS_S_METHOD;
+  ts->state = TOR_SOCKS_S_HANDSHAKE;
+  if (!(ts->socks = arti_socks_new ()))
+    {
+      tor_socks5_session_free (ptd, ts);
+      return -1;
+    }
   s->opaque = ts->index;
   s->session_state = SESSION_STATE_READY;
   return 0;
@@ -519,9 +417,7 @@ tor_socks5_rx_callback (session_t *s)
     return 0;
   switch (ts->state)
     {
-    case TOR_SOCKS_S_METHOD:
-    case TOR_SOCKS_S_AUTH:
-    case TOR_SOCKS_S_REQUEST:
+    case TOR_SOCKS_S_HANDSHAKE:
       tor_socks5_handshake (ptd, ts, s);
       break;
     case TOR_SOCKS_S_CONNECTING:
@@ -752,6 +648,16 @@ tor_socks5_n_sessions (void)
   u32 n = 0;
   for (u32 t = 0; t < vec_len (tcm->per_thread_data); t++)
     n += pool_elts (tor_socks5_ptd (t)->sessions);
+  return n;
+}
+
+u64
+tor_socks5_n_refused (void)
+{
+  tor_client_main_t *tcm = &tor_client_main;
+  u64 n = 0;
+  for (u32 t = 0; t < vec_len (tcm->per_thread_data); t++)
+    n += tor_socks5_ptd (t)->n_socks_refused;
   return n;
 }
 

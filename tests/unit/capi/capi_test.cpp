@@ -303,3 +303,144 @@ TEST(CapiQueue, CloseRemovesQueuedEvents) {
 }
 
 }  // namespace
+
+// ---- The SOCKS handshake through the C API (the parser torclientd uses) ----
+
+namespace {
+struct SocksFeed {
+  int rc;
+  std::vector<uint8_t> reply;
+};
+SocksFeed socks_feed(void *hs, const std::vector<uint8_t> &in) {
+  uint8_t reply[ARTI_SOCKS_REPLY_MAX];
+  size_t n = 12345;
+  int rc = arti_socks_feed(hs, in.data(), in.size(), reply, sizeof reply, &n);
+  return {rc, std::vector<uint8_t>(reply, reply + (n <= sizeof reply ? n : 0))};
+}
+std::vector<uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
+}  // namespace
+
+TEST(CapiSocks, Socks5HostnameByteByByteWithOptimisticData) {
+  void *hs = arti_socks_new();
+  ASSERT_NE(hs, nullptr);
+  std::vector<uint8_t> all = {5, 1, 0};                      // methods: no auth
+  std::vector<uint8_t> req = {5, 1, 0, 3, 11};               // CONNECT, hostname
+  for (char c : std::string("example.com")) req.push_back(static_cast<uint8_t>(c));
+  req.push_back(0x01);
+  req.push_back(0xBB);                                       // port 443
+  all.insert(all.end(), req.begin(), req.end());
+  std::vector<uint8_t> early = bytes_of("GET / HTTP/1.1\r\n");  // optimistic data
+  std::vector<uint8_t> replies;
+  int last = -1;
+  size_t i = 0;
+  for (; i < all.size(); i++) {
+    auto f = socks_feed(hs, {all[i]});
+    replies.insert(replies.end(), f.reply.begin(), f.reply.end());
+    last = f.rc;
+    if (i + 1 < all.size()) {
+      ASSERT_EQ(f.rc, ARTI_SOCKS_MORE) << "byte " << i;
+    }
+  }
+  EXPECT_EQ(last, ARTI_SOCKS_DONE);
+  EXPECT_EQ(replies, (std::vector<uint8_t>{5, 0}));  // method choice only, no request reply yet
+  // Optimistic data fed with the end of the request would be leftover; fed
+  // after DONE, the handshake refuses it (the front end keeps such bytes).
+  EXPECT_EQ(socks_feed(hs, early).rc, -EINVAL);
+  arti_socks_request rq;
+  ASSERT_EQ(arti_socks_get_request(hs, &rq), 0);
+  EXPECT_EQ(rq.version, 5);
+  EXPECT_EQ(rq.command, 0x01);
+  EXPECT_STREQ(rq.host, "example.com");
+  EXPECT_EQ(rq.port, 443);
+  EXPECT_EQ(rq.has_auth, 0);
+  uint8_t buf[32];
+  ASSERT_EQ(arti_socks_connect_reply(hs, 0, buf, sizeof buf), 10);
+  EXPECT_EQ(std::vector<uint8_t>(buf, buf + 10), (std::vector<uint8_t>{5, 0, 0, 1, 0, 0, 0, 0, 0, 0}));
+  ASSERT_EQ(arti_socks_connect_reply(hs, -ECONNREFUSED, buf, sizeof buf), 10);
+  EXPECT_EQ(buf[1], 0x05);
+  ASSERT_EQ(arti_socks_connect_reply(hs, -EOPNOTSUPP, buf, sizeof buf), 10);
+  EXPECT_EQ(buf[1], 0x07);
+  ASSERT_EQ(arti_socks_connect_reply(hs, -EIO, buf, sizeof buf), 10);
+  EXPECT_EQ(buf[1], 0x01);
+  EXPECT_EQ(arti_socks_connect_reply(hs, 0, buf, 4), -EINVAL);
+  arti_socks_free(hs);
+}
+
+TEST(CapiSocks, LeftoverAndCredentials) {
+  void *hs = arti_socks_new();
+  std::vector<uint8_t> in = {5, 1, 2, 1, 3, 'b', 'o', 'b', 2, 'p', 'w', 5, 1, 0, 1, 10, 0, 0, 1, 0, 80};
+  std::vector<uint8_t> early = bytes_of("hello");
+  in.insert(in.end(), early.begin(), early.end());
+  auto f = socks_feed(hs, in);
+  EXPECT_EQ(f.rc, ARTI_SOCKS_DONE);
+  EXPECT_EQ(f.reply, (std::vector<uint8_t>{5, 2, 1, 0}));  // chose user/pass, auth ok
+  arti_socks_request rq;
+  ASSERT_EQ(arti_socks_get_request(hs, &rq), 0);
+  EXPECT_STREQ(rq.host, "10.0.0.1");
+  EXPECT_EQ(rq.port, 80);
+  EXPECT_EQ(rq.has_auth, 1);
+  EXPECT_STREQ(rq.username, "bob");
+  EXPECT_STREQ(rq.password, "pw");
+  const uint8_t *lo = nullptr;
+  ASSERT_EQ(arti_socks_leftover(hs, &lo), 5);
+  EXPECT_EQ(std::string(reinterpret_cast<const char *>(lo), 5), "hello");
+  arti_socks_free(hs);
+}
+
+TEST(CapiSocks, Socks4aAndResolve) {
+  void *hs = arti_socks_new();
+  std::vector<uint8_t> in = {4, 1, 0, 80, 0, 0, 0, 1, 'u', 0};
+  for (char c : std::string("onion.example")) in.push_back(static_cast<uint8_t>(c));
+  in.push_back(0);
+  EXPECT_EQ(socks_feed(hs, in).rc, ARTI_SOCKS_DONE);
+  arti_socks_request rq;
+  ASSERT_EQ(arti_socks_get_request(hs, &rq), 0);
+  EXPECT_EQ(rq.version, 4);
+  EXPECT_STREQ(rq.host, "onion.example");
+  EXPECT_STREQ(rq.username, "u");
+  uint8_t buf[32];
+  ASSERT_EQ(arti_socks_connect_reply(hs, 0, buf, sizeof buf), 8);
+  EXPECT_EQ(buf[1], 0x5A);
+  arti_socks_free(hs);
+
+  hs = arti_socks_new();
+  std::vector<uint8_t> res = {5, 1, 0, 5, 0xF0, 0, 3, 4, 'a', '.', 'b', 'c', 0, 0};
+  EXPECT_EQ(socks_feed(hs, res).rc, ARTI_SOCKS_DONE);
+  ASSERT_EQ(arti_socks_get_request(hs, &rq), 0);
+  EXPECT_EQ(rq.command, 0xF0);
+  arti_socks_free(hs);
+}
+
+TEST(CapiSocks, RefusalsCarryTheirReplyAndAReason) {
+  void *hs = arti_socks_new();
+  auto f = socks_feed(hs, bytes_of("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(f.rc, -EPROTO);
+  EXPECT_EQ(std::string(f.reply.begin(), f.reply.end()).rfind("HTTP/1.0 501", 0), 0u);
+  EXPECT_NE(std::string(f.reply.begin(), f.reply.end()).find("</html>"), std::string::npos)
+      << "the page must fit ARTI_SOCKS_REPLY_MAX whole";
+  EXPECT_NE(std::string(arti_last_error()).find("HTTP"), std::string::npos) << arti_last_error();
+  EXPECT_EQ(socks_feed(hs, {5}).rc, -EINVAL);  // dead after a refusal
+  arti_socks_request rq;
+  EXPECT_EQ(arti_socks_get_request(hs, &rq), -EINVAL);
+  arti_socks_free(hs);
+
+  // A username with a NUL byte cannot travel as a C string: refused.
+  hs = arti_socks_new();
+  std::vector<uint8_t> in = {5, 1, 2, 1, 3, 'a', 0, 'b', 1, 'p', 5, 1, 0, 1, 10, 0, 0, 1, 0, 80};
+  f = socks_feed(hs, in);
+  EXPECT_EQ(f.rc, -EPROTO);
+  ASSERT_GE(f.reply.size(), 6u);
+  EXPECT_EQ(f.reply[f.reply.size() - 10], 5);
+  EXPECT_EQ(f.reply[f.reply.size() - 9], 0x01);  // general failure after the auth reply
+  arti_socks_free(hs);
+
+  // Argument checks.
+  uint8_t small[16];
+  size_t n;
+  hs = arti_socks_new();
+  EXPECT_EQ(arti_socks_feed(hs, small, 1, small, sizeof small, &n), -EINVAL);  // reply_cap too small
+  EXPECT_EQ(arti_socks_feed(nullptr, small, 1, small, sizeof small, &n), -EINVAL);
+  EXPECT_EQ(arti_socks_connect_reply(hs, 0, small, sizeof small), -EINVAL);  // no request yet
+  arti_socks_free(hs);
+  arti_socks_free(nullptr);
+}
