@@ -15,7 +15,7 @@ declare -A allowed=(
   [control]="util control"
   [daemon]="util daemon"
   [runtime]="util crypto cell proto netdoc path control runtime"
-  [capi]="util crypto cell proto netdoc path control daemon runtime capi"
+  [capi]="util crypto cell proto netdoc path socks control daemon runtime capi"  # arti_socks_*: the SOCKS parser for the VPP plugin
   [app]="util crypto cell proto netdoc path socks control daemon runtime app"
 )
 bad=0
