@@ -482,6 +482,12 @@ QueueHandle *as_queue(void *p) {
   return h && h->magic == kQueueMagic ? h : nullptr;
 }
 
+// The running client behind a handle, or null once arti_shutdown began.
+std::shared_ptr<TorClient> live_client(ClientHandle *c) {
+  std::lock_guard<std::mutex> lk(c->core->mu);
+  return c->core->client;
+}
+
 // Runs fn, turning any escaping exception into `on_exception` + a message.
 template <typename R, typename Fn>
 R guarded(R on_exception, Fn &&fn) noexcept {
@@ -960,11 +966,7 @@ int arti_bootstrap_percent(void *client) {
   return guarded<int>(-ENOMEM, [&]() -> int {
     ClientHandle *c = as_client(client);
     if (!c) return fail(-EINVAL, "arti_bootstrap_percent: bad client handle");
-    std::shared_ptr<TorClient> tc;
-    {
-      std::lock_guard<std::mutex> lk(c->core->mu);
-      tc = c->core->client;
-    }
+    std::shared_ptr<TorClient> tc = live_client(c);
     if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
     return tc->bootstrap_state().percent;
   });
@@ -974,11 +976,7 @@ int arti_status_text(void *client, int enabled, uint16_t socks_port, char *buf, 
   return guarded<int>(-ENOMEM, [&]() -> int {
     ClientHandle *c = as_client(client);
     if (!c) return fail(-EINVAL, "arti_status_text: bad client handle");
-    std::shared_ptr<TorClient> tc;
-    {
-      std::lock_guard<std::mutex> lk(c->core->mu);
-      tc = c->core->client;
-    }
+    std::shared_ptr<TorClient> tc = live_client(c);
     if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
     control::StatusSnapshot s = tc->status_snapshot();
     s.enabled = enabled != 0;
@@ -991,11 +989,7 @@ int arti_circuits_text(void *client, char *buf, size_t buflen) {
   return guarded<int>(-ENOMEM, [&]() -> int {
     ClientHandle *c = as_client(client);
     if (!c) return fail(-EINVAL, "arti_circuits_text: bad client handle");
-    std::shared_ptr<TorClient> tc;
-    {
-      std::lock_guard<std::mutex> lk(c->core->mu);
-      tc = c->core->client;
-    }
+    std::shared_ptr<TorClient> tc = live_client(c);
     if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
     return copy_text(control::format_circuits(tc->circuit_snapshot()), buf, buflen);
   });
@@ -1006,11 +1000,7 @@ int arti_get_status(void *client, struct arti_status *out) {
   return guarded<int>(-ENOMEM, [&]() -> int {
     ClientHandle *c = as_client(client);
     if (!c || !out) return fail(-EINVAL, "arti_get_status: bad client handle or NULL output");
-    std::shared_ptr<TorClient> tc;
-    {
-      std::lock_guard<std::mutex> lk(c->core->mu);
-      tc = c->core->client;
-    }
+    std::shared_ptr<TorClient> tc = live_client(c);
     if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
     control::StatusSnapshot s = tc->status_snapshot();
     *out = {};
@@ -1032,11 +1022,7 @@ int arti_get_circuits(void *client, struct arti_circuit_info *out, int max) {
   return guarded<int>(-ENOMEM, [&]() -> int {
     ClientHandle *c = as_client(client);
     if (!c || max < 0 || (max > 0 && !out)) return fail(-EINVAL, "arti_get_circuits: bad arguments");
-    std::shared_ptr<TorClient> tc;
-    {
-      std::lock_guard<std::mutex> lk(c->core->mu);
-      tc = c->core->client;
-    }
+    std::shared_ptr<TorClient> tc = live_client(c);
     if (!tc) return fail(-ESHUTDOWN, "the client was shut down");
     std::vector<control::CircuitInfo> circuits = tc->circuit_snapshot();
     for (size_t i = 0; i < circuits.size() && i < static_cast<size_t>(max); i++) {
