@@ -246,8 +246,13 @@ Result<std::vector<Microdesc>> parse_microdescs(std::string_view text) {
   TC_TRY_VOID(split_microdescs(text, [&](std::string_view one, size_t line) {
     if (err) return;
     auto md = Microdesc::parse(one, line);
-    if (!md.ok()) err = std::move(md).error();
-    else out.push_back(std::move(md).value());
+    if (!md.ok()) {
+      err = std::move(md).error();
+      return;
+    }
+    md->text_offset = static_cast<size_t>(one.data() - text.data());
+    md->text_length = one.size();
+    out.push_back(std::move(md).value());
   }));
   if (err) return *err;
   return out;
@@ -257,11 +262,35 @@ MicrodescBatch parse_microdescs_lenient(std::string_view text) {
   MicrodescBatch b;
   Status s = split_microdescs(text, [&](std::string_view one, size_t line) {
     auto md = Microdesc::parse(one, line);
-    if (!md.ok()) b.errors.push_back(std::move(md).error());
-    else b.microdescs.push_back(std::move(md).value());
+    if (!md.ok()) {
+      b.errors.push_back(std::move(md).error());
+      return;
+    }
+    md->text_offset = static_cast<size_t>(one.data() - text.data());
+    md->text_length = one.size();
+    b.microdescs.push_back(std::move(md).value());
   });
   if (!s.ok()) b.errors.push_back(std::move(s).error());
   return b;
+}
+
+CompactedJournal compact_microdesc_journal(std::string_view journal, std::vector<Microdesc> mds,
+                                           const std::set<Sha256Digest> &keep) {
+  CompactedJournal out;
+  std::set<Sha256Digest> seen;
+  for (auto &md : mds) {
+    if (!keep.count(md.digest) || md.text_offset + md.text_length > journal.size()) continue;
+    if (!seen.insert(md.digest).second) continue;
+    std::string_view t = journal.substr(md.text_offset, md.text_length);
+    md.text_offset = out.text.size();
+    md.text_length = t.size();
+    out.text.append(t);
+    // The digested text ends with its last newline; keep documents apart
+    // even if one was cut short (the next parse would then reject it).
+    if (t.empty() || t.back() != '\n') out.text.push_back('\n');
+    out.microdescs.push_back(std::move(md));
+  }
+  return out;
 }
 
 }  // namespace tc::netdoc

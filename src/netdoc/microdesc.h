@@ -2,6 +2,7 @@
 // fetch by the SHA-256 digest listed in the consensus "m" line.
 #pragma once
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,10 @@ struct Microdesc {
   std::optional<std::array<uint8_t, 32>> ed25519_id;
   std::optional<Sha1Digest> rsa1024_id;
   size_t line = 0;  // first line of this microdescriptor in the input
+  // Where its text (the digested part) lies in the input it was split from
+  // by parse_microdescs[_lenient] (a response or the cache journal).
+  size_t text_offset = 0;
+  size_t text_length = 0;
 
   // `text` is exactly one microdescriptor (no annotations).
   static Result<Microdesc> parse(std::string_view text, size_t first_line = 1);
@@ -68,5 +73,18 @@ struct MicrodescBatch {
 Result<std::vector<Microdesc>> parse_microdescs(std::string_view text);
 // Lenient: bad microdescriptors are skipped and reported.
 MicrodescBatch parse_microdescs_lenient(std::string_view text);
+
+// Compacting the cached-microdescs journal (what tor's
+// microdesc_cache_rebuild does): `journal` is the text `mds` were split from
+// (their text_offset/text_length point into it). Returns a new journal with
+// only the microdescriptors whose digest is in `keep`, each once, in their
+// order, without annotations or unparsable parts; and those microdescriptors
+// with their offsets pointing into the new text.
+struct CompactedJournal {
+  std::string text;
+  std::vector<Microdesc> microdescs;
+};
+CompactedJournal compact_microdesc_journal(std::string_view journal, std::vector<Microdesc> mds,
+                                           const std::set<Sha256Digest> &keep);
 
 }  // namespace tc::netdoc

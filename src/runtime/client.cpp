@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "crypto/crypto.h"
+#include "netdoc/public_authorities.h"
+#include "path/cbt.h"
 #include "path/guards.h"
 #include "runtime/directory.h"
 #include "util/log.h"
@@ -20,7 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr auto kChannelTimeout = std::chrono::seconds(20);
-constexpr auto kHopTimeout = std::chrono::milliseconds(15000);
 constexpr auto kStreamTimeout = std::chrono::milliseconds(30000);
 constexpr int kConnectAttempts = 3;
 constexpr auto kChannelIdleTimeout = std::chrono::minutes(3);
@@ -67,6 +68,10 @@ struct TorClient::Impl {
   std::map<netdoc::Sha1Digest, Clock::time_point> channel_idle_since;
   // Middles/exits that did not answer an EXTEND2 lately.
   std::map<netdoc::Sha1Digest, Clock::time_point> relay_failed_at;
+  // path-spec §2.4: the per-hop build timeout learnt from build times
+  // (persisted in config-dir, as tor keeps it in its state file).
+  path::CircuitBuildTimes cbt;
+  size_t cbt_unsaved = 0;
   Event bootstrapped;
   bool is_bootstrapped = false;
   std::optional<Error> bootstrap_error;
@@ -114,6 +119,26 @@ struct TorClient::Impl {
     if (!guards->take_dirty() || guards_file().empty()) return;
     auto st = write_file_atomic(guards_file(), guards->serialize());
     if (!st) LOG_WARN("guards: %s", st.error().message().c_str());
+  }
+
+  std::string cbt_file() const { return cfg.config_dir.empty() ? "" : cfg.config_dir + "/circuit-build-times"; }
+
+  void load_cbt() {
+    if (cbt_file().empty()) return;
+    auto text = read_file(cbt_file(), 1 << 20);
+    if (!text) return;
+    std::vector<std::string> problems;
+    cbt = path::CircuitBuildTimes::parse(*text, &problems);
+    for (auto &p : problems) LOG_WARN("circuit build times: %s: %s", cbt_file().c_str(), p.c_str());
+    LOG_INFO("circuit build timeout %lld ms from %zu recorded build times", static_cast<long long>(cbt.timeout().count()),
+             cbt.size());
+  }
+
+  void save_cbt() {
+    if (cbt_unsaved == 0 || cbt_file().empty()) return;
+    auto st = write_file_atomic(cbt_file(), cbt.serialize());
+    if (!st) LOG_WARN("circuit build times: %s", st.error().message().c_str());
+    cbt_unsaved = 0;
   }
 
   // guard-spec §4.6; the sample follows each new directory (§4.10).
@@ -224,9 +249,16 @@ struct TorClient::Impl {
       co_return std::move(ch).error();
     }
     mark_guard(hops[0].rsa_id, true);
-    auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, kHopTimeout);
+    auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, cbt.timeout());
     --building;
-    if (!circ) co_return std::move(circ).error();
+    if (!circ) {
+      if (circ.error().kind() == ErrorKind::kTimeout) cbt.add_timeout();
+      co_return std::move(circ).error();
+    }
+    if (hops.size() == 3) {  // §2.4: only three-hop circuits are recorded
+      cbt.add((*circ)->build_time());
+      if (++cbt_unsaved >= 20) save_cbt();
+    }
     PoolCircuit pc;
     pc.circ = *circ;
     pc.one_hop = hops.size() == 1;
@@ -334,6 +366,7 @@ struct TorClient::Impl {
   awaitable<void> run() {
     dir.set_progress(5, "conn");
     load_guards();
+    load_cbt();
     bool warm = dir.load_cache(unix_now());
     if (warm) {
       LOG_NOTICE("directory: usable consensus and %zu microdescriptors loaded from cache", dir.microdesc_count());
@@ -408,6 +441,7 @@ struct TorClient::Impl {
 
   void shutdown() {
     stopping = true;
+    save_cbt();
     for (auto &pc : circuits) pc.circ->destroy(0);
     circuits.clear();
     for (auto &[id, ch] : channels) ch->close(Error(ErrorKind::kClosed, "client shutting down"));
@@ -426,8 +460,14 @@ Result<std::shared_ptr<TorClient>> TorClient::create(ClientConfig cfg) {
   std::vector<netdoc::DirAuthority> auths;
   if (cfg.public_network && !cfg.dir_authority_lines.empty())
     return Error(ErrorKind::kInvalidArgument, "public-network and dir-authority lines exclude each other");
-  if (cfg.public_network)
-    return Error(ErrorKind::kInvalidArgument, "the public network's authorities are not built in yet");
+  if (cfg.public_network) {
+    // Only on explicit request (`public-network`); never in tests or the demo.
+    auto pub = netdoc::public_authorities();
+    if (!pub) return std::move(pub).error();
+    auths = std::move(*pub);
+    LOG_NOTICE("using the public Tor network's %zu built-in directory authorities (%s)", auths.size(),
+               std::string(netdoc::public_authority_source()).c_str());
+  }
   for (size_t i = 0; i < cfg.dir_authority_lines.size(); ++i) {
     auto a = netdoc::DirAuthority::parse(cfg.dir_authority_lines[i]);
     if (!a) return std::move(a).error().context("dir-authority line " + std::to_string(i + 1));

@@ -4,6 +4,7 @@
 #pragma once
 #include <asio.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,10 +13,29 @@
 
 namespace tc::runtime {
 
+// Lets another coroutine abandon a request in flight (the losers of a race
+// between authorities). Same thread only, like everything on the runtime.
+struct DirCancel {
+  bool cancelled = false;
+  std::function<void()> hook;  // set by the request while it runs
+  void cancel() {
+    cancelled = true;
+    if (hook) hook();
+  }
+};
+
+// `first_byte_timeout` bounds the connect plus the wait for the first byte
+// of the answer (a frozen authority accepts TCP and never answers); the
+// whole response must arrive within `timeout`.
 asio::awaitable<Result<proto::HttpResponse>> http_get_dirport(asio::any_io_executor ex, std::string address,
                                                                uint16_t port, std::string path,
-                                                               std::chrono::milliseconds timeout);
+                                                               std::chrono::milliseconds timeout,
+                                                               std::chrono::milliseconds first_byte_timeout,
+                                                               std::shared_ptr<DirCancel> cancel = nullptr);
+// `open_timeout` bounds the BEGIN_DIR stream's opening; `timeout` the whole
+// response.
 asio::awaitable<Result<proto::HttpResponse>> http_get_begindir(std::shared_ptr<TorCircuit> circ, std::string path,
-                                                                std::chrono::milliseconds timeout);
+                                                                std::chrono::milliseconds timeout,
+                                                                std::chrono::milliseconds open_timeout);
 
 }  // namespace tc::runtime

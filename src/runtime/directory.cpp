@@ -11,6 +11,7 @@
 
 #include "crypto/crypto.h"
 #include "runtime/dirclient.h"
+#include "runtime/event.h"
 #include "util/log.h"
 
 namespace tc::runtime {
@@ -18,7 +19,17 @@ namespace tc::runtime {
 using asio::awaitable;
 
 namespace {
+// A whole directory response must arrive within kDirTimeout; the connect
+// and the first byte of the answer within kDirFirstByteTimeout (a frozen
+// authority accepts TCP and never answers). When an authority has not
+// answered after kDirHedgeDelay, the next one is asked as well, up to
+// kDirMaxInFlight at once, and the first good answer wins: tor's bootstrap
+// does the same with its download schedules (dir-spec §5, tor's
+// ClientBootstrapConsensusMaxInProgressTries = 3).
 constexpr auto kDirTimeout = std::chrono::seconds(30);
+constexpr auto kDirFirstByteTimeout = std::chrono::seconds(10);
+constexpr auto kDirHedgeDelay = std::chrono::seconds(3);
+constexpr size_t kDirMaxInFlight = 3;
 constexpr size_t kMicrodescBatch = 92;  // dir-spec §5.3: at most 92 per request
 const char *kConsensusFile = "cached-microdesc-consensus";
 const char *kCertsFile = "cached-certs";
@@ -117,16 +128,35 @@ bool Directory::load_cache(int64_t now) {
     if (!c) {
       discard(kConsensusFile, c.error());
     } else {
-      auto st = accept_consensus(std::make_shared<netdoc::Consensus>(std::move(*c)), now);
-      if (!st) discard(kConsensusFile, st.error());
+      auto cp = std::make_shared<netdoc::Consensus>(std::move(*c));
+      auto st = accept_consensus(cp, now);
+      if (!st) {
+        // Refused only for want of certificates (cached-certs lost,
+        // corrupt or expired): keep it until they have been fetched
+        // again rather than download a whole new consensus.
+        bool certs_only = st.error().kind() == ErrorKind::kCrypto && cp->is_reasonably_live(now) &&
+                          cp->flavor == netdoc::ConsensusFlavor::kMicrodesc && !missing_certs(*cp).empty();
+        if (certs_only) {
+          LOG_WARN("cache: %s is signed by %zu authorities whose certificates we lack; fetching them",
+                   kConsensusFile, missing_certs(*cp).size());
+          pending_consensus_ = std::move(cp);
+        } else {
+          discard(kConsensusFile, st.error());
+        }
+      }
     }
   }
   if (auto text = read_file(opts_.cache_dir + "/" + kMicrodescsFile); text) {
     auto batch = netdoc::parse_microdescs_lenient(*text);
-    if (!batch.errors.empty())
-      LOG_WARN("cache: %zu unusable microdescriptors in %s skipped", batch.errors.size(), kMicrodescsFile);
     microdescs_ = std::move(batch.microdescs);
     microdescs_text_ = std::move(*text);
+    if (!batch.errors.empty()) {
+      LOG_WARN("cache: %zu unusable parts of %s skipped (first: %s); rewriting it", batch.errors.size(),
+               kMicrodescsFile, batch.errors.front().message().c_str());
+      maybe_compact_microdescs(/*force=*/true);
+    } else {
+      maybe_compact_microdescs(/*force=*/false);
+    }
   }
   if (!consensus_) return false;
   rebuild_netdir();
@@ -134,12 +164,12 @@ bool Directory::load_cache(int64_t now) {
 }
 
 awaitable<Result<proto::HttpResponse>> Directory::get(std::string path, DirCircuitSource &dir_circuit) {
-  // BEGIN_DIR first (dir-spec §6), then each authority's DirPort in turn.
+  // BEGIN_DIR first (dir-spec §6), then the authorities' DirPorts.
   std::optional<Error> last;
   if (dir_circuit) {
     auto circ = co_await dir_circuit();
     if (circ) {
-      auto r = co_await http_get_begindir(*circ, path, kDirTimeout);
+      auto r = co_await http_get_begindir(*circ, path, kDirTimeout, kDirFirstByteTimeout);
       if (r) co_return r;
       last = r.error();
       LOG_INFO("directory: BEGIN_DIR fetch failed: %s", r.error().message().c_str());
@@ -147,19 +177,83 @@ awaitable<Result<proto::HttpResponse>> Directory::get(std::string path, DirCircu
       last = circ.error();
     }
   }
+  auto r = co_await get_dirport(path);
+  if (r || !last) co_return r;
+  co_return std::move(r).error().context(last->message());
+}
+
+awaitable<Result<proto::HttpResponse>> Directory::get_dirport(const std::string &path) {
+  // The authorities with a DirPort, starting with the one that answered last.
+  std::vector<size_t> order;
   for (size_t i = 0; i < opts_.authorities.size(); ++i) {
-    const auto &a = opts_.authorities[(next_authority_ + i) % opts_.authorities.size()];
-    if (a.dir_port == 0) continue;
-    auto r = co_await http_get_dirport(ex_, a.address, a.dir_port, path, kDirTimeout);
-    if (r) {
-      next_authority_ = (next_authority_ + i) % opts_.authorities.size();
-      co_return r;
-    }
-    LOG_INFO("directory: %s from %s failed: %s", path.c_str(), a.nickname.c_str(), r.error().message().c_str());
-    last = r.error();
+    size_t k = (next_authority_ + i) % opts_.authorities.size();
+    if (opts_.authorities[k].dir_port != 0) order.push_back(k);
   }
-  if (!last) co_return Error(ErrorKind::kNotFound, "no directory to ask for " + path);
-  co_return *last;
+  if (order.empty()) co_return Error(ErrorKind::kNotFound, "no directory to ask for " + path);
+
+  // The race's state outlives this coroutine if a loser is still running.
+  struct Race {
+    explicit Race(asio::any_io_executor ex) : changed(ex) {}
+    Event changed;
+    std::optional<proto::HttpResponse> winner;
+    size_t winner_index = 0;
+    size_t running = 0;
+    size_t failures = 0;
+    std::optional<Error> last;
+    std::vector<std::shared_ptr<DirCancel>> cancels;
+  };
+  auto race = std::make_shared<Race>(ex_);
+  size_t launched = 0;
+  auto launch = [&] {
+    size_t k = order[launched++];
+    auto cancel = std::make_shared<DirCancel>();
+    race->cancels.push_back(cancel);
+    ++race->running;
+    const auto &a = opts_.authorities[k];
+    asio::co_spawn(
+        ex_,
+        [race, cancel, k, ex = ex_, address = a.address, port = a.dir_port, nickname = a.nickname,
+         path]() -> awaitable<void> {
+          auto r = co_await http_get_dirport(ex, address, port, path, kDirTimeout, kDirFirstByteTimeout, cancel);
+          --race->running;
+          if (r && !race->winner) {
+            race->winner = std::move(*r);
+            race->winner_index = k;
+          } else if (!r && !cancel->cancelled) {
+            LOG_INFO("directory: %s from %s failed: %s", path.c_str(), nickname.c_str(), r.error().message().c_str());
+            race->last = r.error();
+          }
+          if (!r) ++race->failures;
+          race->changed.notify_all();
+        },
+        asio::detached);
+  };
+  launch();
+  for (;;) {
+    if (race->winner) break;
+    if (race->running == 0 && launched == order.size()) break;
+    // Nothing running (all failed fast): the next one at once.
+    if (race->running == 0) {
+      launch();
+      continue;
+    }
+    size_t failures_before = race->failures;
+    bool notified = co_await race->changed.wait(kDirHedgeDelay);
+    if (race->winner || launched == order.size() || race->running >= kDirMaxInFlight) continue;
+    if (!notified) {
+      LOG_INFO("directory: no answer for %s after %lld s; asking another authority as well", path.c_str(),
+               static_cast<long long>(kDirHedgeDelay.count()));
+      launch();
+    } else if (race->failures != failures_before) {
+      launch();  // one failed: its replacement at once
+    }
+  }
+  for (auto &c : race->cancels) c->cancel();  // the losers
+  if (race->winner) {
+    next_authority_ = race->winner_index;
+    co_return std::move(*race->winner);
+  }
+  co_return race->last ? *race->last : Error(ErrorKind::kNotFound, "no directory answered " + path);
 }
 
 awaitable<Status> Directory::fetch_certs(int64_t now, DirCircuitSource &dir_circuit,
@@ -214,6 +308,44 @@ Status Directory::accept_consensus(std::shared_ptr<netdoc::Consensus> c, int64_t
   return {};
 }
 
+std::vector<netdoc::Sha1Digest> Directory::missing_certs(const netdoc::Consensus &c) const {
+  // dir-spec §5.2: certificates for signers we cannot check yet.
+  std::vector<netdoc::Sha1Digest> missing;
+  for (auto &sig : c.signatures) {
+    if (std::find(authority_ids_.begin(), authority_ids_.end(), sig.identity) == authority_ids_.end()) continue;
+    bool have = false;
+    for (auto &cert : certs_) have |= cert.fingerprint == sig.identity && cert.signing_key_digest == sig.signing_key_digest;
+    if (!have && std::find(missing.begin(), missing.end(), sig.identity) == missing.end()) missing.push_back(sig.identity);
+  }
+  return missing;
+}
+
+bool Directory::maybe_compact_microdescs(bool force) {
+  // Like tor's microdesc cache: the journal is appended to as
+  // microdescriptors arrive and rebuilt when it is mostly dead weight.
+  const netdoc::Consensus *c = consensus_ ? consensus_.get() : pending_consensus_.get();
+  std::set<netdoc::Sha256Digest> keep;
+  if (c) {
+    for (auto &rs : c->relays)
+      if (rs.has_microdesc_digest) keep.insert(rs.microdesc_digest);
+  } else {
+    for (auto &md : microdescs_) keep.insert(md.digest);  // nothing to judge by: keep what parses
+  }
+  size_t live = 0;
+  std::set<netdoc::Sha256Digest> counted;
+  for (auto &md : microdescs_)
+    if (keep.count(md.digest) && counted.insert(md.digest).second) live += md.text_length + 1;
+  if (!force && microdescs_text_.size() <= 2 * live) return false;
+  size_t before = microdescs_text_.size(), n_before = microdescs_.size();
+  auto compacted = netdoc::compact_microdesc_journal(microdescs_text_, std::move(microdescs_), keep);
+  microdescs_text_ = std::move(compacted.text);
+  microdescs_ = std::move(compacted.microdescs);
+  LOG_INFO("directory: %s compacted: %zu -> %zu bytes, %zu -> %zu microdescriptors", kMicrodescsFile, before,
+           microdescs_text_.size(), n_before, microdescs_.size());
+  save(kMicrodescsFile, microdescs_text_);
+  return true;
+}
+
 void Directory::schedule_refresh() {
   // dir-spec §5.1: clients fetch a new consensus at a random time after
   // fresh-until, spread over the first 3/4 of the time left until valid-until
@@ -255,6 +387,29 @@ int64_t Directory::retry_delay() const {
 
 awaitable<Status> Directory::refresh_once(int64_t now, DirCircuitSource dir_circuit) {
   if (opts_.authorities.empty()) co_return Error(ErrorKind::kInvalidArgument, "no directory authorities configured");
+  if (pending_consensus_) {
+    // A cached consensus waits for certificates (load_cache): fetch them,
+    // then check it as if it had just arrived.
+    auto pending = std::move(pending_consensus_);
+    pending_consensus_.reset();
+    auto missing = missing_certs(*pending);
+    if (percent_ < 40) set_progress(40, "loading_keys");
+    auto st = co_await fetch_certs(now, dir_circuit, missing);
+    if (!st) {
+      pending_consensus_ = std::move(pending);  // try again next time
+      co_return std::move(st).error().context("fetching authority certificates for the cached consensus");
+    }
+    auto acc = consensus_ ? Status(Error(ErrorKind::kRefused, "a consensus arrived meanwhile"))
+                          : accept_consensus(pending, now);
+    if (acc) {
+      LOG_NOTICE("directory: cached consensus valid-after %s accepted after fetching authority certificates",
+                 netdoc::format_iso_time(consensus_->valid_after).c_str());
+      maybe_compact_microdescs(false);
+    } else {
+      LOG_WARN("cache: discarding %s: %s", kConsensusFile, acc.error().message().c_str());
+      if (!opts_.cache_dir.empty()) ::unlink((opts_.cache_dir + "/" + kConsensusFile).c_str());
+    }
+  }
   bool need_consensus = !consensus_ || !consensus_->is_live(now) || now >= next_refresh_;
   if (need_consensus) {
     if (percent_ < 25) set_progress(25, "requesting_status");
@@ -265,13 +420,7 @@ awaitable<Status> Directory::refresh_once(int64_t now, DirCircuitSource dir_circ
     if (!parsed) co_return std::move(parsed).error().context("consensus");
     auto c = std::make_shared<netdoc::Consensus>(std::move(*parsed));
     // Certificates for signers we cannot check yet (dir-spec §5.2).
-    std::vector<netdoc::Sha1Digest> missing;
-    for (auto &sig : c->signatures) {
-      if (std::find(authority_ids_.begin(), authority_ids_.end(), sig.identity) == authority_ids_.end()) continue;
-      bool have = false;
-      for (auto &cert : certs_) have |= cert.fingerprint == sig.identity && cert.signing_key_digest == sig.signing_key_digest;
-      if (!have && std::find(missing.begin(), missing.end(), sig.identity) == missing.end()) missing.push_back(sig.identity);
-    }
+    std::vector<netdoc::Sha1Digest> missing = missing_certs(*c);
     if (!missing.empty()) {
       if (percent_ < 40) set_progress(40, "loading_keys");
       auto st = co_await fetch_certs(now, dir_circuit, missing);
@@ -288,6 +437,9 @@ awaitable<Status> Directory::refresh_once(int64_t now, DirCircuitSource dir_circ
     auto st = accept_consensus(c, now);
     if (!st) co_return std::move(st).error().context("consensus refused");
     save(kConsensusFile, consensus_->text());
+    // Microdescriptors the previous consensus listed and this one does not
+    // are dead weight now.
+    maybe_compact_microdescs(false);
     LOG_INFO("directory: consensus valid-after %s with %zu relays accepted",
              netdoc::format_iso_time(consensus_->valid_after).c_str(), consensus_->relays.size());
   }
@@ -314,21 +466,25 @@ awaitable<Status> Directory::refresh_once(int64_t now, DirCircuitSource dir_circ
       LOG_WARN("directory: microdescriptor batch failed: %s", r.error().message().c_str());
       continue;
     }
-    std::string text(as_string_view(r->body));
+    std::string_view text = as_string_view(r->body);
     auto batch = netdoc::parse_microdescs_lenient(text);
     for (auto &e : batch.errors) LOG_WARN("directory: bad microdescriptor skipped: %s", e.message().c_str());
     for (auto &md : batch.microdescs) {
       // Only what we asked for: the digest is the document's name (§3.3).
-      if (!asked.count(md.digest)) continue;
+      // Only their text goes into the journal (offsets into it).
+      if (!asked.count(md.digest) || have.count(md.digest)) continue;
+      std::string_view one = text.substr(md.text_offset, md.text_length);
+      md.text_offset = microdescs_text_.size();
+      microdescs_text_ += one;
+      if (one.empty() || one.back() != '\n') microdescs_text_ += '\n';
+      have.insert(md.digest);
       microdescs_.push_back(std::move(md));
       ++fetched;
     }
-    microdescs_text_ += text;
-    if (!microdescs_text_.empty() && microdescs_text_.back() != '\n') microdescs_text_ += '\n';
     int pct = 50 + static_cast<int>(25 * end / missing.size());
     set_progress(std::min(pct, 74), "loading_descriptors");
   }
-  if (fetched) save(kMicrodescsFile, microdescs_text_);
+  if (!maybe_compact_microdescs(false) && fetched) save(kMicrodescsFile, microdescs_text_);
   rebuild_netdir();
   if (!netdir_ || netdir_->usable().empty())
     co_return Error(ErrorKind::kNotFound, "directory has no usable relays");

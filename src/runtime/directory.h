@@ -54,14 +54,24 @@ class Directory {
   const std::vector<netdoc::DirAuthority> &authorities() const { return opts_.authorities; }
   // The used/needed microdescriptor counts, for logs.
   size_t microdesc_count() const { return microdescs_.size(); }
+  // Bytes in the cached-microdescs journal (for tests and logs).
+  size_t microdesc_journal_size() const { return microdescs_text_.size(); }
 
  private:
   asio::awaitable<Status> refresh_once(int64_t now, DirCircuitSource dir_circuit);
   int64_t retry_delay() const;
   asio::awaitable<Result<proto::HttpResponse>> get(std::string path, DirCircuitSource &dir_circuit);
+  // Over the authorities' DirPorts, racing another one when the first is slow.
+  asio::awaitable<Result<proto::HttpResponse>> get_dirport(const std::string &path);
   asio::awaitable<Status> fetch_certs(int64_t now, DirCircuitSource &dir_circuit,
                                       const std::vector<netdoc::Sha1Digest> &missing);
   Status accept_consensus(std::shared_ptr<netdoc::Consensus> c, int64_t now);
+  // Signers of `c` among our authorities whose certificate we lack.
+  std::vector<netdoc::Sha1Digest> missing_certs(const netdoc::Consensus &c) const;
+  // Rewrites cached-microdescs with only what the consensus lists, when the
+  // journal has grown past twice that (or held unusable parts). True if
+  // it did (and saved the file).
+  bool maybe_compact_microdescs(bool force);
   void rebuild_netdir();
   void save(const std::string &name, std::string_view data);
   void schedule_refresh();
@@ -72,8 +82,11 @@ class Directory {
   std::vector<netdoc::AuthorityCert> certs_;
   std::string certs_text_;
   std::shared_ptr<const netdoc::Consensus> consensus_;
-  std::vector<netdoc::Microdesc> microdescs_;
-  std::string microdescs_text_;
+  // A cached consensus that could not be checked yet because certificates
+  // were missing or unusable: accepted once they have been fetched.
+  std::shared_ptr<netdoc::Consensus> pending_consensus_;
+  std::vector<netdoc::Microdesc> microdescs_;  // offsets into microdescs_text_
+  std::string microdescs_text_;                // the cached-microdescs journal
   std::shared_ptr<const path::PathSelector> netdir_;
   int64_t next_refresh_ = 0;
   int percent_ = 0;

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 
@@ -228,4 +231,77 @@ TEST(Config, LoadFile) {
   auto missing = load_file(path);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind(), ErrorKind::kIo);
+}
+
+// Nothing in this repository that runs a client (scripts, the demo, the
+// test network, integration tests, benchmarks, example configs) selects the
+// public network: the keyword may appear only in the parser, its
+// implementation, documentation, parser tests and fuzz inputs (parsed,
+// never run). A new file that mentions it must be added here deliberately.
+TEST(Config, NothingInTheRepositorySelectsThePublicNetwork) {
+  namespace fs = std::filesystem;
+  const fs::path root = TORCLIENT_SOURCE_DIR;
+  const std::vector<std::string> allowed_prefixes = {
+      "README.md",                  // documents the keyword
+      "vpp/tor_client/README.md",   // documents the keyword
+      "include/torclient.h",        // documents the C API's config text
+      "src/daemon/config.",         // the parser
+      "src/runtime/client.cpp",     // uses the built-in list when asked
+      "src/netdoc/public_authorities.",
+      "vpp/tor_client/tor_client.c",  // keyword list of the VPP config hook
+      "tests/unit/config/",         // parser tests (never start a client)
+      "tests/unit/netdoc/public_authorities_test.cpp",
+      "fuzz/",                      // parser inputs, never run
+  };
+  const std::string word = "public-network";
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; };
+  std::vector<std::string> offenders;
+  size_t scanned = 0;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    const fs::path &p = it->path();
+    std::string rel = fs::relative(p, root).generic_string();
+    if (it->is_directory()) {
+      // Build trees and git's own files are not the repository's content.
+      std::string name = p.filename().string();
+      if (name == ".git" || name.rfind("build", 0) == 0 || name == "__pycache__") it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_regular_file() || it->file_size() > (8u << 20)) continue;
+    std::ifstream f(p, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    ++scanned;
+    bool hit = false;
+    for (size_t pos = text.find(word); pos != std::string::npos && !hit; pos = text.find(word, pos + 1)) {
+      bool before = pos > 0 && word_char(text[pos - 1]);
+      bool after = pos + word.size() < text.size() && word_char(text[pos + word.size()]);
+      hit = !before && !after;  // "public-network-2022-11" (test data) is another word
+    }
+    if (!hit) continue;
+    bool ok = false;
+    for (auto &a : allowed_prefixes) ok |= rel.rfind(a, 0) == 0;
+    if (!ok) offenders.push_back(rel);
+  }
+  EXPECT_GT(scanned, 100u) << "scanned too few files under " << root;
+  EXPECT_TRUE(offenders.empty()) << "files that mention public-network: " << ::testing::PrintToString(offenders);
+
+  // And the scan does find the keyword where it is (not a vacuous check).
+  std::ifstream readme(root / "src/daemon/config.cpp");
+  std::string text((std::istreambuf_iterator<char>(readme)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"public-network\""), std::string::npos);
+}
+
+// Without a stanza or without authorities, nothing falls back to the public
+// network: the defaults select no network and an enabled stanza without
+// authorities is an error that says how to choose.
+TEST(Config, DefaultSelectsNoNetwork) {
+  auto none = parse_text("", "empty.conf");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->public_network);
+  EXPECT_TRUE(none->dir_authorities.empty());
+  auto v = validate(*none, "empty.conf");
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.error().message().find("no directory authorities"), std::string::npos);
+  auto enabled = parse_text("tor { enabled }", "e.conf");
+  ASSERT_FALSE(enabled.ok());
+  EXPECT_NE(enabled.error().message().find("no directory authorities"), std::string::npos);
 }

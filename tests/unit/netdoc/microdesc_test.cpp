@@ -164,5 +164,58 @@ TEST(Microdesc, ErrorsCarryLineNumbers) {
   EXPECT_NE(stray.error().message().find("line 1 (p)"), std::string::npos) << stray.error().message();
 }
 
+// The cached-microdescs journal compacted to what the consensus lists
+// (issue 4: the journal must not grow without bound).
+TEST(Microdesc, CompactJournalKeepsOnlyListedOnce) {
+  const std::string real = read_testdata("cached-microdescs.new");
+  auto c = Consensus::parse(read_testdata("cached-microdesc-consensus"));
+  ASSERT_TRUE(c.ok());
+  auto all = parse_microdescs(real);
+  ASSERT_TRUE(all.ok()) << all.error().to_string();
+  ASSERT_GT(all->size(), 1000u);
+  // Offsets point at exactly the digested text.
+  for (auto &md : *all) {
+    ASSERT_LE(md.text_offset + md.text_length, real.size());
+    ASSERT_EQ(crypto::sha256(as_bytes(std::string_view(real).substr(md.text_offset, md.text_length))), md.digest);
+  }
+  // A journal like a long-running client's: annotations, the same
+  // microdescriptors appended again, garbage cut off at the end.
+  std::string journal = "@last-listed 2022-11-19 09:00:00\n" + real + real + "@last-listed 2022-11-19 10:00:00\n";
+  auto batch = parse_microdescs_lenient(journal + "onion-key\nnot a key\n");
+  EXPECT_EQ(batch.microdescs.size(), 2 * all->size());
+  EXPECT_FALSE(batch.errors.empty());
+  // Keep what the consensus lists (plus one digest nobody has).
+  std::set<Sha256Digest> keep;
+  for (auto &rs : c->relays)
+    if (rs.has_microdesc_digest) keep.insert(rs.microdesc_digest);
+  Sha256Digest absent{};
+  absent.fill(0xAB);
+  keep.insert(absent);
+  std::set<Sha256Digest> listed_here;
+  for (auto &md : *all)
+    if (keep.count(md.digest)) listed_here.insert(md.digest);
+  ASSERT_GT(listed_here.size(), 100u);
+  ASSERT_LT(listed_here.size(), all->size());  // some in the journal are not listed
+  auto compacted = compact_microdesc_journal(journal + "onion-key\nnot a key\n", std::move(batch.microdescs), keep);
+  EXPECT_LT(compacted.text.size(), real.size());
+  EXPECT_EQ(compacted.microdescs.size(), listed_here.size());
+  EXPECT_EQ(compacted.text.find('@'), std::string::npos);
+  // The new journal parses strictly, to the kept ones, each once, and the
+  // returned offsets point into the new text.
+  auto again = parse_microdescs(compacted.text);
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  std::set<Sha256Digest> got;
+  for (auto &md : *again) EXPECT_TRUE(got.insert(md.digest).second);
+  EXPECT_EQ(got, listed_here);
+  for (auto &md : compacted.microdescs)
+    EXPECT_EQ(crypto::sha256(as_bytes(std::string_view(compacted.text).substr(md.text_offset, md.text_length))),
+              md.digest);
+  // Compacting what is already compact changes nothing.
+  auto twice = compact_microdesc_journal(compacted.text, compacted.microdescs, keep);
+  EXPECT_EQ(twice.text, compacted.text);
+  // Keeping nothing leaves an empty journal.
+  EXPECT_TRUE(compact_microdesc_journal(real, *all, {}).text.empty());
+}
+
 }  // namespace
 }  // namespace tc::netdoc
