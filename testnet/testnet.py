@@ -344,6 +344,10 @@ def node_torrc(net, node, datadir):
             "V3AuthVoteDelay %d" % net["voting"]["delay"],
             "V3AuthDistDelay %d" % net["voting"]["delay"],
             "TestingV3AuthVotingStartOffset 0",
+            # Congestion control (proposal 324) as the public network's
+            # consensus has it: without cc_alg, 0.4.x relays keep the fixed
+            # SENDME windows and refuse to negotiate it.
+            "ConsensusParams cc_alg=2",
         ]
     elif node["role"] == "exit":
         lines += [

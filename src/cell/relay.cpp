@@ -285,6 +285,34 @@ Result<Sendme> parse_sendme(ByteSpan body) {
   return s;
 }
 
+// ---- XOFF / XON ----
+
+Bytes make_xoff_body() { return Bytes{0}; }
+
+Bytes make_xon_body(uint32_t kbps_ewma) {
+  Bytes out;
+  Writer w(out);
+  w.u8(0);
+  w.u32(kbps_ewma);
+  return out;
+}
+
+Status parse_xoff(ByteSpan body) {
+  Reader r(body, "XOFF body");
+  TC_TRY(uint8_t version, r.u8());
+  if (version != 0) return Error(ErrorKind::kProtocol, "XOFF body: unrecognized version " + std::to_string(version));
+  return Status{};
+}
+
+Result<Xon> parse_xon(ByteSpan body) {
+  Reader r(body, "XON body");
+  TC_TRY(uint8_t version, r.u8());
+  if (version != 0) return Error(ErrorKind::kProtocol, "XON body: unrecognized version " + std::to_string(version));
+  Xon x;
+  TC_TRY(x.kbps_ewma, r.u32());
+  return x;
+}
+
 // ---- EXTEND2 / EXTENDED2 / TRUNCATED ----
 
 Bytes make_extend2_body(const LinkSpecifiers &ls, uint16_t handshake_type, ByteSpan hdata) {

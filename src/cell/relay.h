@@ -154,6 +154,22 @@ struct Sendme {
 // version 1 DATA_LEN below 20 (longer: the first 20 bytes count).
 Result<Sendme> parse_sendme(ByteSpan body);
 
+// ---- XOFF / XON: stream flow control on congestion-controlled circuits
+// (proposal 324 §4, C tor's flow_control_cells.trunnel) ----
+
+// XOFF: VERSION [1] = 0. XON: VERSION [1] = 0, KBPS_EWMA [4]: the advisory
+// rate the sender drains the stream at, in kilobytes (1000 bytes) per
+// second; 0 means no limit.
+Bytes make_xoff_body();
+Bytes make_xon_body(uint32_t kbps_ewma);
+struct Xon {
+  uint32_t kbps_ewma = 0;
+};
+// Refuse other versions and truncated bodies; trailing bytes are ignored
+// (C tor parses the body's prefix).
+Status parse_xoff(ByteSpan body);
+Result<Xon> parse_xon(ByteSpan body);
+
 // ---- EXTEND2 / EXTENDED2 / TRUNCATED (§5.1.2, §5.4) ----
 
 namespace link_spec {

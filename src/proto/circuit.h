@@ -16,6 +16,7 @@
 #include "cell/relay_crypto.h"
 #include "crypto/ntor.h"
 #include "crypto/ntor_v3.h"
+#include "proto/congestion.h"
 #include "util/bytes.h"
 #include "util/error.h"
 
@@ -29,6 +30,9 @@ struct RelayTarget {
   std::array<uint8_t, 32> ntor_onion_key{};
   std::array<uint8_t, 4> ipv4{};
   uint16_t or_port = 0;
+  // The relay lists FlowCtrl=2 (congestion control, prop 324) and can run
+  // ntor-v3 (Relay=4), so it may be asked for congestion control as an exit.
+  bool supports_cc = false;
 };
 
 enum class HandshakeType : uint16_t { kNtor = 2, kNtorV3 = 3 };
@@ -50,6 +54,14 @@ struct StreamFlow {
   bool is_resolve = false;
   bool is_dir = false;  // BEGIN_DIR: CONNECTED body is ignored (§6.2.1)
   int consumed_since_sendme = 0;
+  // Congestion-controlled circuits only (prop 324 §4): no stream windows,
+  // XON/XOFF instead.
+  bool xoff_received = false;   // the exit asked us to stop sending
+  uint32_t xon_rate_kbps = 0;   // the exit's advisory rate from its last XON
+  std::optional<StreamXonXoff> xon_xoff{};
+  uint32_t xoffs_sent = 0, xons_sent = 0;  // for logs and tests
+  bool last_sent_xoff = false;
+  bool xoff_xon_last_was_xoff() const { return last_sent_xoff; }
 };
 
 // Events a cell produced, for the runtime to act on.
@@ -72,38 +84,57 @@ using Outbox = std::vector<cell::Cell>;
 
 class Circuit {
  public:
-  explicit Circuit(uint32_t circ_id) : circ_id_(circ_id) {}
+  // cc: the consensus's congestion-control parameters; used when a hop is
+  // asked for congestion control and agrees.
+  explicit Circuit(uint32_t circ_id, CcParams cc = {}) : circ_id_(circ_id), cc_params_(cc) {}
   uint32_t circ_id() const { return circ_id_; }
   size_t hop_count() const { return crypto_.hop_count(); }
   const std::vector<RelayTarget> &path() const { return path_; }
   bool handshake_pending() const { return pending_.has_value(); }
 
-  // CREATE2 to the first hop.
-  Result<cell::Cell> start_create(const RelayTarget &first, HandshakeType type);
+  // CREATE2 to the first hop. request_cc (ntor-v3 only) sends the
+  // congestion-control request extension (prop 324 §4.1.1): only for the
+  // hop that will be the circuit's last.
+  Result<cell::Cell> start_create(const RelayTarget &first, HandshakeType type, bool request_cc = false);
   // EXTEND2 (inside RELAY_EARLY) asking the last hop to extend to `next`.
-  Result<cell::Cell> start_extend(const RelayTarget &next, HandshakeType type);
+  Result<cell::Cell> start_extend(const RelayTarget &next, HandshakeType type, bool request_cc = false);
 
   // Processes one inbound cell for this circuit. Errors mean the circuit is
   // unusable and must be destroyed (tor-spec §6.1: unrecognized cells close it).
-  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out);
+  // now_usec: a monotonic clock in microseconds, for congestion control's
+  // RTT measurement (unused on circuits without it).
+  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out, uint64_t now_usec = 0);
 
   // Streams (§6.2). Opening sends BEGIN / BEGIN_DIR / RESOLVE to the last hop.
   Result<uint16_t> open_stream(std::string_view address, uint16_t port, uint32_t flags, Outbox &out);
   Result<uint16_t> open_dir_stream(Outbox &out);
   Result<uint16_t> open_resolve(std::string_view hostname, Outbox &out);
-  // True when a DATA cell may be sent on the stream now (both windows open).
+  // True when a DATA cell may be sent on the stream now: both windows open,
+  // or with congestion control, cwnd above inflight and no XOFF.
   bool can_send(uint16_t stream_id) const;
+  // DATA cells the stream may send now (0 if none).
+  int send_window(uint16_t stream_id) const;
   // Packs up to kRelayBodyMax bytes as one DATA cell; returns bytes taken.
-  Result<size_t> send_data(uint16_t stream_id, ByteSpan data, Outbox &out);
+  Result<size_t> send_data(uint16_t stream_id, ByteSpan data, Outbox &out, uint64_t now_usec = 0);
   // The application consumed `cells` DATA cells of this stream: stream-level
-  // SENDMEs go out as the deliver window drains (backpressure, §7.4).
+  // SENDMEs go out as the deliver window drains (backpressure, §7.4). Not
+  // on congestion-controlled circuits (see stream_buffered/stream_drained).
   void data_consumed(uint16_t stream_id, int cells, Outbox &out);
+  // Congestion control's stream flow control (prop 324 §4): `buffered`
+  // bytes of the stream wait for our reader after new data arrived, or
+  // after the reader took `drained` bytes; XOFF / XON go out as needed.
+  // No-ops on circuits without congestion control.
+  void stream_buffered(uint16_t stream_id, uint64_t buffered, uint64_t now_usec, Outbox &out);
+  void stream_drained(uint16_t stream_id, uint64_t drained, uint64_t buffered, uint64_t now_usec, Outbox &out);
+  // The Vegas state when the exit agreed to congestion control, else null.
+  const Vegas *congestion_control() const { return cc_ ? &*cc_ : nullptr; }
   void close_stream(uint16_t stream_id, uint8_t reason, Outbox &out);
   // Forget a stream locally without sending anything (already ended by peer).
   void forget_stream(uint16_t stream_id) { streams_.erase(stream_id); }
   size_t stream_count() const { return streams_.size(); }
   const StreamFlow *stream(uint16_t id) const;
-  int package_window() const { return package_window_; }
+  // Circuit-level cells we may send now.
+  int package_window() const;
 
   cell::Cell make_destroy(uint8_t reason) const { return cell::make_destroy_cell(circ_id_, reason); }
 
@@ -113,13 +144,23 @@ class Circuit {
                         std::array<uint8_t, 20> *digest_out = nullptr);
   Result<CircuitEvent> handle_relay(cell::Cell &c, Outbox &out);
   Result<CircuitEvent> finish_handshake(ByteSpan reply);
+  Result<Bytes> start_handshake(const RelayTarget &t, HandshakeType type, bool request_cc);
+  Status negotiate_cc(bool requested, ByteSpan server_message);
+  int circ_sendme_inc() const { return cc_ ? cc_->sendme_inc() : kCircWindowIncrement; }
+  void count_delivered_data(const std::array<uint8_t, 20> &digest, Outbox &out);
+  Result<CircuitEvent> handle_flow_control(const cell::RelayMessage &msg, StreamFlow &s, bool from_last);
 
   struct Pending {
     RelayTarget target;
     HandshakeType type;
     std::variant<crypto::NtorClient, crypto::NtorV3Client> state;
+    bool cc_requested = false;
   };
   uint32_t circ_id_;
+  CcParams cc_params_;
+  // Congestion control with the last hop, when negotiated (prop 324).
+  std::optional<Vegas> cc_;
+  uint64_t now_usec_ = 0;  // of the cell being handled
   cell::ClientCircuitCrypto crypto_;
   std::vector<RelayTarget> path_;
   std::optional<Pending> pending_;

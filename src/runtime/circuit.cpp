@@ -10,6 +10,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 constexpr uint8_t kEndReasonDone = 6;
 constexpr uint8_t kEndReasonMisc = 1;
+// The clock congestion control measures RTTs and drain rates with.
+uint64_t now_usec() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count());
+}
 }  // namespace
 
 // ---------------------------------------------------------------- TorStream
@@ -41,10 +46,32 @@ void TorStream::deliver(ByteSpan data) {
   cell_sizes_.push_back(static_cast<uint16_t>(data.size()));
   bytes_in_ += data.size();
   if (data.empty()) consumed(0);
+  // Congestion control: XOFF once our reader falls too far behind (prop 324
+  // §4); the caller (TorCircuit::on_cell) flushes.
+  if (auto c = circ_.lock(); c && status_ == StreamStatus::kOpen) {
+    const proto::StreamFlow *f = c->circ_.stream(id_);
+    uint32_t before = f ? f->xoffs_sent + f->xons_sent : 0;
+    c->circ_.stream_buffered(id_, readable_bytes(), now_usec(), c->outbox_);
+    if (f && f->xoffs_sent + f->xons_sent != before)
+      LOG_INFO("circuit %08x stream %u: %s sent, %zu bytes unread", c->id(), id_,
+               f->xoff_xon_last_was_xoff() ? "XOFF" : "XON", readable_bytes());
+  }
   wake();
 }
 
 void TorStream::consumed(size_t n) {
+  if (n > 0) {
+    // Congestion control: XON (with our drain rate) once the reader caught up.
+    if (auto c = circ_.lock(); c && status_ == StreamStatus::kOpen) {
+      const proto::StreamFlow *f = c->circ_.stream(id_);
+      uint32_t before = f ? f->xons_sent : 0;
+      c->circ_.stream_drained(id_, n, readable_bytes(), now_usec(), c->outbox_);
+      if (f && f->xons_sent != before)
+        LOG_INFO("circuit %08x stream %u: XON sent (rate %u kB/s), %zu bytes unread", c->id(), id_,
+                 f->xon_xoff ? f->xon_xoff->xon_rate_kbps() : 0u, readable_bytes());
+      c->flush();
+    }
+  }
   // Map consumed bytes back onto the DATA cells they came in, so the
   // circuit can send a stream SENDME per 50 cells the reader really took.
   int cells = 0;
@@ -105,9 +132,7 @@ awaitable<Result<size_t>> TorStream::read_some(MutableByteSpan buf) {
 size_t TorStream::writable_now() const {
   auto c = circ_.lock();
   if (!c || status_ != StreamStatus::kOpen) return 0;
-  const proto::StreamFlow *f = c->circ_.stream(id_);
-  if (!f) return 0;
-  int cells = std::min(f->package_window, c->circ_.package_window());
+  int cells = c->circ_.send_window(id_);
   return cells > 0 ? static_cast<size_t>(cells) * cell::kRelayBodyMax : 0;
 }
 
@@ -118,7 +143,7 @@ Result<size_t> TorStream::write_now(ByteSpan data) {
   if (status_ != StreamStatus::kOpen) return Error(ErrorKind::kClosed, "stream is not open");
   size_t done = 0;
   while (done < data.size() && c->circ_.can_send(id_)) {
-    auto n = c->circ_.send_data(id_, data.subspan(done), c->outbox_);
+    auto n = c->circ_.send_data(id_, data.subspan(done), c->outbox_, now_usec());
     if (!n) break;
     done += *n;
   }
@@ -158,8 +183,8 @@ void TorStream::close() {
 
 // --------------------------------------------------------------- TorCircuit
 
-TorCircuit::TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id)
-    : ch_(std::move(ch)), circ_(circ_id), progress_(ch_->executor()) {}
+TorCircuit::TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc)
+    : ch_(std::move(ch)), circ_(circ_id, cc), progress_(ch_->executor()) {}
 
 TorCircuit::~TorCircuit() {
   if (ch_) ch_->detach(circ_.circ_id());
@@ -168,7 +193,8 @@ TorCircuit::~TorCircuit() {
 awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr<Channel> ch,
                                                                 std::vector<proto::RelayTarget> path,
                                                                 proto::HandshakeType type,
-                                                                std::chrono::milliseconds step_timeout) {
+                                                                std::chrono::milliseconds step_timeout,
+                                                                proto::CcParams cc) {
   if (path.empty()) co_return Error(ErrorKind::kInvalidArgument, "empty path");
   // path-spec §2.2: a relay appears at most once in a path.
   for (size_t i = 0; i < path.size(); ++i)
@@ -177,10 +203,16 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr
         co_return Error(ErrorKind::kInvalidArgument, "path uses relay " + path[i].nickname + " twice");
   if (!ch->is_open()) co_return Error(ErrorKind::kClosed, "channel is closed");
   auto start = Clock::now();
-  std::shared_ptr<TorCircuit> circ(new TorCircuit(ch, ch->allocate_circ_id()));
+  std::shared_ptr<TorCircuit> circ(new TorCircuit(ch, ch->allocate_circ_id(), cc));
   ch->attach(circ->id(), circ);
   for (size_t i = 0; i < path.size(); ++i) {
-    auto c = i == 0 ? circ->circ_.start_create(path[i], type) : circ->circ_.start_extend(path[i], type);
+    // Prop 324 §4.1.1: congestion control is negotiated with the last hop
+    // only, inside ntor-v3 (as C tor does for exit circuits).
+    bool request_cc = cc.enabled() && path.size() > 1 && i + 1 == path.size() && path[i].supports_cc &&
+                      path[i].ed_id.has_value();
+    auto hs = request_cc ? proto::HandshakeType::kNtorV3 : type;
+    auto c = i == 0 ? circ->circ_.start_create(path[i], hs, request_cc)
+                    : circ->circ_.start_extend(path[i], hs, request_cc);
     if (!c) {
       circ->destroy();
       co_return std::move(c).error();
@@ -222,7 +254,7 @@ void TorCircuit::flush() {
 
 void TorCircuit::on_cell(cell::Cell &c) {
   if (status_ == CircuitStatus::kClosed) return;
-  auto r = circ_.handle_cell(c, outbox_);
+  auto r = circ_.handle_cell(c, outbox_, now_usec());
   if (!r) {
     LOG_WARN("circuit %08x: %s; closing it", circ_.circ_id(), r.error().message().c_str());
     fail(std::move(r).error());

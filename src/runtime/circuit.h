@@ -86,10 +86,14 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   // Builds a circuit through `path` (first hop = the channel's relay):
   // CREATE2 then one EXTEND2 per further hop, each step bounded by `timeout`.
   // A failed step's error has code() = the failing hop, 1-based.
+  // With cc.enabled() and a last hop (of two or more) that supports it,
+  // that hop is reached with ntor-v3 and asked for congestion control
+  // (prop 324); it may decline, and the fixed windows apply.
   static asio::awaitable<Result<std::shared_ptr<TorCircuit>>> build(std::shared_ptr<Channel> ch,
                                                                      std::vector<proto::RelayTarget> path,
                                                                      proto::HandshakeType type,
-                                                                     std::chrono::milliseconds step_timeout);
+                                                                     std::chrono::milliseconds step_timeout,
+                                                                     proto::CcParams cc = {});
   ~TorCircuit() override;
 
   asio::awaitable<Result<std::shared_ptr<TorStream>>> open_stream(std::string address, uint16_t port,
@@ -110,10 +114,12 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   uint64_t bytes_out() const { return bytes_out_; }
   const std::shared_ptr<Channel> &channel() const { return ch_; }
   std::chrono::milliseconds build_time() const { return build_time_; }
+  // Congestion control's state when the exit agreed to it, else null.
+  const proto::Vegas *congestion_control() const { return circ_.congestion_control(); }
 
  private:
   friend class TorStream;
-  TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id);
+  TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc);
   void on_cell(cell::Cell &c) override;
   void on_channel_closed(const Error &why) override;
   void fail(Error why);

@@ -39,6 +39,8 @@ proto::RelayTarget to_target(const path::Relay &r) {
   t.ipv4 = {static_cast<uint8_t>(a >> 24), static_cast<uint8_t>(a >> 16), static_cast<uint8_t>(a >> 8),
             static_cast<uint8_t>(a)};
   t.or_port = r.rs->or_port;
+  t.supports_cc = r.rs->protocols.supports(netdoc::Protocol::kFlowCtrl, 2) &&
+                  r.rs->protocols.supports(netdoc::Protocol::kRelay, 4);
   return t;
 }
 std::string addr_string(const std::array<uint8_t, 4> &a) {
@@ -249,7 +251,12 @@ struct TorClient::Impl {
       co_return std::move(ch).error();
     }
     mark_guard(hops[0].rsa_id, true);
-    auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, cbt.timeout());
+    proto::CcParams cc;
+    if (auto nd = dir.netdir(); nd && cfg.congestion_control)
+      cc = proto::CcParams::from_consensus([&](std::string_view n, int32_t d, int32_t lo, int32_t hi) {
+        return nd->consensus().param(n, d, lo, hi);
+      });
+    auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, cbt.timeout(), cc);
     --building;
     if (!circ) {
       if (circ.error().kind() == ErrorKind::kTimeout) cbt.add_timeout();

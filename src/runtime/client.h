@@ -26,6 +26,9 @@ struct ClientConfig {
   std::string cache_dir;                         // consensus, certificates, microdescriptors
   std::chrono::seconds max_circuit_dirtiness{600};
   proto::HandshakeType handshake = proto::HandshakeType::kNtor;
+  // Ask exits for congestion control (prop 324) when the consensus's cc_alg
+  // turns it on; false keeps the fixed SENDME windows everywhere.
+  bool congestion_control = true;
 };
 
 // Streams whose isolation keys differ never share a circuit (tor's

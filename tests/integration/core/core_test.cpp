@@ -49,7 +49,15 @@ proto::RelayTarget target_of(const path::Relay &r) {
   uint32_t a = r.rs->ipv4;
   t.ipv4 = {uint8_t(a >> 24), uint8_t(a >> 16), uint8_t(a >> 8), uint8_t(a)};
   t.or_port = r.rs->or_port;
+  t.supports_cc = r.rs->protocols.supports(netdoc::Protocol::kFlowCtrl, 2) &&
+                  r.rs->protocols.supports(netdoc::Protocol::kRelay, 4);
   return t;
+}
+
+// The consensus's congestion-control parameters (testnet: cc_alg=2).
+proto::CcParams cc_params(const path::PathSelector &nd) {
+  return proto::CcParams::from_consensus(
+      [&](std::string_view n, int32_t d, int32_t lo, int32_t hi) { return nd.consensus().param(n, d, lo, hi); });
 }
 
 ChannelTarget channel_target(const proto::RelayTarget &t) {
@@ -80,11 +88,17 @@ std::vector<proto::RelayTarget> pick_path(const path::PathSelector &nd, uint16_t
 }
 
 awaitable<Result<std::shared_ptr<TorCircuit>>> build(asio::ssl::context &tls, const std::vector<proto::RelayTarget> &hops,
-                                                     proto::HandshakeType type = proto::HandshakeType::kNtor) {
+                                                     proto::HandshakeType type = proto::HandshakeType::kNtor,
+                                                     proto::CcParams cc = {}) {
   auto ex = co_await asio::this_coro::executor;
   auto ch = co_await Channel::open(ex, tls, channel_target(hops[0]), 20s);
   if (!ch) co_return ch.error();
-  co_return co_await TorCircuit::build(*ch, hops, type, 15000ms);
+  co_return co_await TorCircuit::build(*ch, hops, type, 15000ms, cc);
+}
+
+awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
 }
 
 // Destroys the circuit and closes its channel, so the io_context can finish.
@@ -296,6 +310,119 @@ TEST_F(Core, StreamsOnTenCircuitsAtOnce) {
     ASSERT_TRUE(r.ok()) << r.error().message();
     EXPECT_EQ(r->sha256, g_net.files["1M"].sha256);
   }
+}
+
+// Proposal 324: the exit agrees to congestion control in ntor-v3 and a
+// single stream carries 100 MB under Vegas and XON/XOFF, intact.
+TEST_F(Core, CongestionControlCircuitFetches100MB) {
+  struct Out {
+    Fetch f;
+    bool cc = false;
+    uint64_t cwnd = 0, min_rtt = 0;
+  };
+  auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto cc = cc_params(*(*d)->netdir());
+    if (!cc.enabled()) co_return Error(ErrorKind::kNotFound, "the test network's consensus has no cc_alg");
+    auto hops = pick_path(*(*d)->netdir(), g_net.http_port);
+    if (!hops.back().supports_cc) co_return Error(ErrorKind::kNotFound, "exit does not list FlowCtrl=2");
+    auto circ = co_await build(*tls, hops, proto::HandshakeType::kNtor, cc);
+    if (!circ) co_return circ.error();
+    Out o;
+    o.cc = (*circ)->congestion_control() != nullptr;
+    auto start = std::chrono::steady_clock::now();
+    auto f = co_await http_get(*circ, "/100M");
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (auto *v = (*circ)->congestion_control()) {
+      o.cwnd = v->cwnd();
+      o.min_rtt = v->min_rtt_usec();
+    }
+    finish(*circ);
+    if (!f) co_return f.error();
+    std::printf("100 MB with congestion control in %.2f s (%.1f MB/s)\n", secs, f->body_bytes / secs / 1e6);
+    o.f = *f;
+    co_return o;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_TRUE(r->cc) << "exit did not agree to congestion control";
+  EXPECT_EQ(r->f.status, 200);
+  EXPECT_EQ(r->f.body_bytes, g_net.files["100M"].size);
+  EXPECT_EQ(r->f.sha256, g_net.files["100M"].sha256);
+}
+
+// With congestion control the exit stops only on our XOFF: a reader that
+// stops must not make our buffer grow without bound, and once it reads
+// again (our XON) the stream must finish intact.
+TEST_F(Core, CongestionControlStalledReaderIsBounded) {
+  struct Out {
+    Fetch f;
+    size_t buffered_1 = 0, buffered_2 = 0;
+    size_t xoff_limit = 0;
+  };
+  auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto cc = cc_params(*(*d)->netdir());
+    auto circ = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port), proto::HandshakeType::kNtor, cc);
+    if (!circ) co_return circ.error();
+    if (!(*circ)->congestion_control()) co_return Error(ErrorKind::kProtocol, "no congestion control negotiated");
+    Out o;
+    o.xoff_limit = cc.xoff_client_bytes;
+    auto s = co_await (*circ)->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
+    if (!s) co_return s.error();
+    std::string req = "GET /100M HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    auto st = co_await (*s)->write(as_bytes(req));
+    if (!st) co_return st.error();
+    // Read nothing for a while: the buffer fills to the XOFF limit plus what
+    // was in flight, then stops growing.
+    co_await sleep_for(3000ms);
+    o.buffered_1 = (*s)->readable_bytes();
+    co_await sleep_for(2000ms);
+    o.buffered_2 = (*s)->readable_bytes();
+    // Now read everything.
+    crypto::Digest h(crypto::Digest::Algo::kSha256);
+    std::string head;
+    bool in_body = false;
+    std::vector<uint8_t> buf(65536);
+    for (;;) {
+      auto n = co_await (*s)->read_some(buf);
+      if (!n) co_return n.error();
+      if (*n == 0) break;
+      ByteSpan chunk(buf.data(), *n);
+      if (!in_body) {
+        head.append(reinterpret_cast<const char *>(chunk.data()), chunk.size());
+        auto e = head.find("\r\n\r\n");
+        if (e == std::string::npos) continue;
+        in_body = true;
+        std::string rest = head.substr(e + 4);
+        h.update(as_bytes(rest));
+        o.f.body_bytes += rest.size();
+        continue;
+      }
+      h.update(chunk);
+      o.f.body_bytes += chunk.size();
+    }
+    (*s)->close();
+    o.f.sha256 = hex_encode(h.peek());
+    finish(*circ);
+    co_return o;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  std::printf("stalled reader: %zu then %zu bytes buffered (XOFF at %zu)\n", r->buffered_1, r->buffered_2,
+              r->xoff_limit);
+  // The exit really sent past the limit (so XOFF was needed) ...
+  EXPECT_GT(r->buffered_1, r->xoff_limit);
+  // ... and stopped: bounded by the limit plus one congestion window at most
+  // (cc_ss_max = 5000 cells), and no growth while the reader sleeps.
+  EXPECT_LT(r->buffered_2, r->xoff_limit + 5000 * 498);
+  EXPECT_EQ(r->buffered_2, r->buffered_1);
+  EXPECT_EQ(r->f.body_bytes, g_net.files["100M"].size);
+  EXPECT_EQ(r->f.sha256, g_net.files["100M"].sha256);
 }
 
 TEST_F(Core, ChannelToRelayUnderWrongIdentityIsRefused) {

@@ -352,3 +352,23 @@ TEST(Truncated, Body) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(*e, 0);
 }
+
+// Prop 324 §4 / C tor's flow_control_cells.trunnel: xoff_cell { u8 version
+// IN [0] }, xon_cell { u8 version IN [0]; u32 kbps_ewma }.
+TEST(RelayBodies, XoffXon) {
+  EXPECT_EQ(hex_encode(make_xoff_body()), "00");
+  EXPECT_EQ(hex_encode(make_xon_body(0x01020304)), "0001020304");
+  EXPECT_TRUE(parse_xoff(make_xoff_body()).ok());
+  auto x = parse_xon(make_xon_body(123456));
+  ASSERT_TRUE(x.ok());
+  EXPECT_EQ(x->kbps_ewma, 123456u);
+  // Trailing bytes (the cell's padding) are ignored, as trunnel's parse does.
+  Bytes padded = make_xon_body(7);
+  padded.resize(40, 0xAA);
+  ASSERT_TRUE(parse_xon(padded).ok());
+  EXPECT_EQ(parse_xon(padded)->kbps_ewma, 7u);
+  EXPECT_FALSE(parse_xoff(Bytes{}).ok());
+  EXPECT_FALSE(parse_xoff(Bytes{1}).ok());
+  EXPECT_FALSE(parse_xon(Bytes{0, 1, 2, 3}).ok());  // truncated rate
+  EXPECT_FALSE(parse_xon(Bytes{2, 0, 0, 0, 0}).ok());  // unknown version
+}
