@@ -95,7 +95,19 @@ socks::Socks5Reply reply_for_error(const Error &e) {
 class SocksSession : public std::enable_shared_from_this<SocksSession> {
  public:
   SocksSession(std::shared_ptr<SocksServer> srv, tcp::socket sock, uint64_t id)
-      : srv_(std::move(srv)), sock_(std::move(sock)), timer_(srv_->ex_), wake_(srv_->ex_), id_(id) {}
+      : srv_(std::move(srv)),
+        sock_(std::move(sock)),
+        timer_(srv_->ex_),
+        up_rate_timer_(srv_->ex_),
+        down_rate_timer_(srv_->ex_),
+        wake_(srv_->ex_),
+        id_(id) {
+    if (uint64_t r = srv_->opts_.per_client_rate; r != 0) {
+      auto now = Clock::now();
+      up_rate_.emplace(r, TokenBucket::default_burst(r), now);
+      down_rate_.emplace(r, TokenBucket::default_burst(r), now);
+    }
+  }
   ~SocksSession() {
     std::error_code ec;
     timer_.cancel();
@@ -109,6 +121,8 @@ class SocksSession : public std::enable_shared_from_this<SocksSession> {
   void abort() {
     closing_ = true;
     timer_.cancel();
+    up_rate_timer_.cancel();
+    down_rate_timer_.cancel();
     if (stream_) stream_->close();
     close_socket();
     wake_.notify_all();
@@ -124,6 +138,9 @@ class SocksSession : public std::enable_shared_from_this<SocksSession> {
   static asio::awaitable<void> upstream(std::shared_ptr<SocksSession> self);
   asio::awaitable<void> downstream();
   asio::awaitable<bool> write_to_stream(ByteSpan data);
+  // per-client-rate: waits until `bucket` holds min(want, burst) bytes;
+  // false when the session is closing.
+  asio::awaitable<bool> throttle(TokenBucket &bucket, asio::steady_timer &t, size_t want);
   asio::awaitable<bool> send(ByteSpan b) {
     auto [ec, n] = co_await asio::async_write(sock_, asio::buffer(b.data(), b.size()), kAwait);
     (void)n;
@@ -149,6 +166,9 @@ class SocksSession : public std::enable_shared_from_this<SocksSession> {
   std::shared_ptr<SocksServer> srv_;
   tcp::socket sock_;
   asio::steady_timer timer_;
+  // per-client-rate (SocksOptions::per_client_rate): one bucket per direction.
+  std::optional<TokenBucket> up_rate_, down_rate_;
+  asio::steady_timer up_rate_timer_, down_rate_timer_;
   runtime::Event wake_;  // the stream became readable / writable / ended, or we are closing
   socks::Handshake hs_;
   std::shared_ptr<runtime::TorStream> stream_;
@@ -188,6 +208,8 @@ void SocksSession::on_deadline() {
     }
     case Phase::kLinger:
       closing_ = true;
+      up_rate_timer_.cancel();
+      down_rate_timer_.cancel();
       close_socket();
       wake_.notify_all();
       break;
@@ -307,10 +329,26 @@ asio::awaitable<bool> SocksSession::write_to_stream(ByteSpan data) {
   co_return true;
 }
 
+asio::awaitable<bool> SocksSession::throttle(TokenBucket &bucket, asio::steady_timer &t, size_t want) {
+  for (;;) {
+    if (closing_) co_return false;
+    auto d = bucket.wait_for(want, Clock::now());
+    if (d == Clock::duration::zero()) co_return true;
+    t.expires_after(d);
+    (void)co_await t.async_wait(kAwait);
+  }
+}
+
 asio::awaitable<void> SocksSession::upstream(std::shared_ptr<SocksSession> self) {
   std::vector<uint8_t> buf(kUpBuffer);
   for (;;) {
-    auto [ec, n] = co_await self->sock_.async_read_some(asio::buffer(buf), kAwait);
+    size_t cap = buf.size();
+    // per-client-rate: read no more from the client than we may send on.
+    if (self->up_rate_ && !self->tor_ended_) {
+      if (!co_await self->throttle(*self->up_rate_, self->up_rate_timer_, cap)) break;
+      cap = std::min<size_t>(cap, self->up_rate_->available(Clock::now()));
+    }
+    auto [ec, n] = co_await self->sock_.async_read_some(asio::buffer(buf.data(), cap), kAwait);
     if (self->closing_) break;
     if (ec == asio::error::eof) {
       self->client_eof_ = true;
@@ -324,6 +362,7 @@ asio::awaitable<void> SocksSession::upstream(std::shared_ptr<SocksSession> self)
       break;
     }
     if (self->tor_ended_) continue;  // lingering: read and drop
+    if (self->up_rate_) self->up_rate_->consume(n);
     (void)co_await self->write_to_stream(ByteSpan(buf.data(), n));
   }
   self->up_done_ = true;
@@ -348,8 +387,16 @@ asio::awaitable<void> SocksSession::downstream() {
   bool client_gone = false;
   for (;;) {
     if (closing_) break;
-    size_t n = stream_->read_now(buf);
+    size_t cap = buf.size();
+    // per-client-rate: take no more from the stream than we may write; what
+    // stays unread holds back the stream's SENDMEs, so the exit slows down.
+    if (down_rate_ && stream_->readable_bytes() > 0) {
+      if (!co_await throttle(*down_rate_, down_rate_timer_, std::min(cap, stream_->readable_bytes()))) break;
+      cap = std::min<size_t>(cap, down_rate_->available(Clock::now()));
+    }
+    size_t n = stream_->read_now(MutableByteSpan(buf.data(), cap));
     if (n > 0) {
+      if (down_rate_) down_rate_->consume(n);
       srv_->bytes_from_tor_ += n;
       last_down_ = Clock::now();
       auto [ec, w] = co_await asio::async_write(sock_, asio::buffer(buf.data(), n), kAwait);

@@ -12,6 +12,7 @@
 // SOCKS credentials become the stream's IsolationKey (IsolateSOCKSAuth).
 #pragma once
 #include <asio.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -64,6 +65,45 @@ struct SocksOptions {
   // before closing, so that closing with unread input (which sends RST)
   // cannot destroy data the client has not read yet.
   std::chrono::milliseconds linger_timeout{10000};
+  // per-client-rate: bytes per second per SOCKS connection and direction
+  // (client -> Tor and Tor -> client each get a token bucket); 0 = unlimited.
+  uint64_t per_client_rate = 0;
+};
+
+// A token bucket for per-client-rate: `rate` bytes per second, at most
+// `burst` saved up. Time is passed in (no clock inside), so it is testable.
+// consume() may take more than is available: the debt delays what follows.
+class TokenBucket {
+ public:
+  using Clock = std::chrono::steady_clock;
+  TokenBucket(uint64_t rate, uint64_t burst, Clock::time_point now)
+      : rate_(static_cast<double>(rate)), burst_(static_cast<double>(burst)), tokens_(burst_), last_(now) {}
+  // The burst for a rate: a quarter of a second's worth, at least one cell.
+  static uint64_t default_burst(uint64_t rate) { return std::max<uint64_t>(rate / 4, 512); }
+  uint64_t burst() const { return static_cast<uint64_t>(burst_); }
+  // Whole bytes that may be sent now.
+  uint64_t available(Clock::time_point now) {
+    refill(now);
+    return tokens_ <= 0 ? 0 : static_cast<uint64_t>(tokens_);
+  }
+  void consume(uint64_t n) { tokens_ -= static_cast<double>(n); }
+  // How long from `now` until `n` bytes (capped at the burst) are available.
+  Clock::duration wait_for(uint64_t n, Clock::time_point now) {
+    refill(now);
+    double want = std::min(static_cast<double>(n), burst_);
+    if (tokens_ >= want) return Clock::duration::zero();
+    auto secs = std::chrono::duration<double>((want - tokens_) / rate_);
+    return std::chrono::duration_cast<Clock::duration>(secs) + std::chrono::microseconds(1);
+  }
+
+ private:
+  void refill(Clock::time_point now) {
+    if (now <= last_) return;
+    tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+    last_ = now;
+  }
+  double rate_, burst_, tokens_;
+  Clock::time_point last_;
 };
 
 struct SocksStats {

@@ -118,7 +118,6 @@ int run(const std::string &config_path) {
   log::set_safe_logging(d.cfg.safe_logging);
   if (!d.cfg.log_file.empty()) log::set_file(d.cfg.log_file);
   for (const auto &w : d.cfg.warnings) LOG_WARN("%s", w.c_str());
-  if (d.cfg.per_client_rate != 0) LOG_WARN("per-client-rate is not implemented yet; ignored");
 
   for (const std::string *dir : {&d.cfg.config_dir, &d.cfg.cache_dir}) {
     if (auto st = make_private_dirs(*dir); !st) {
@@ -147,6 +146,7 @@ int run(const std::string &config_path) {
   so.address = d.cfg.socks_address;
   so.port = d.cfg.socks_port;
   so.max_connections = d.cfg.max_connections;
+  so.per_client_rate = d.cfg.per_client_rate;
   d.socks = app::SocksServer::create(app::tor_client_backend(d.client), so);
   if (d.cfg.enabled) {
     if (auto st = d.socks->enable(); !st) {

@@ -461,3 +461,38 @@ TEST(CliServer, RunCommandLine) {
 }
 
 }  // namespace
+
+// per-client-rate's token bucket (socks_server.h): time is passed in.
+TEST(TokenBucket, RefillsAtTheRateUpToTheBurst) {
+  using namespace std::chrono_literals;
+  auto t0 = app::TokenBucket::Clock::time_point{} + 1h;
+  app::TokenBucket b(1000, 250, t0);
+  EXPECT_EQ(b.available(t0), 250u);
+  b.consume(250);
+  EXPECT_EQ(b.available(t0), 0u);
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(b.wait_for(100, t0)), 100ms);
+  EXPECT_EQ(b.available(t0 + 100ms), 100u);
+  EXPECT_EQ(b.available(t0 + 10s), 250u);  // never more than the burst
+  // More than the burst asked: wait for the burst only.
+  EXPECT_EQ(b.wait_for(100000, t0 + 10s), app::TokenBucket::Clock::duration::zero());
+  // Taking more than available is a debt that delays what follows.
+  b.consume(1000);
+  EXPECT_EQ(b.available(t0 + 10s), 0u);
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(b.wait_for(1, t0 + 10s)), 751ms);
+}
+
+TEST(TokenBucket, GreedySenderGetsRateTimesTimePlusBurst) {
+  using namespace std::chrono_literals;
+  auto t = app::TokenBucket::Clock::time_point{} + 1h;
+  const uint64_t rate = 200 * 1024;
+  app::TokenBucket b(rate, app::TokenBucket::default_burst(rate), t);
+  uint64_t sent = 0;
+  for (int i = 0; i < 1000; ++i, t += 10ms) {  // 10 s, taking all it may every 10 ms
+    uint64_t n = std::min<uint64_t>(b.available(t), 32 * 1024);
+    b.consume(n);
+    sent += n;
+  }
+  const uint64_t ideal = rate * 10 + b.burst();
+  EXPECT_LE(sent, ideal);
+  EXPECT_GE(sent, ideal - rate / 50);  // within 20 ms worth
+}
