@@ -29,10 +29,10 @@ from faultnet import check, log, tcd
 # Per-stream memory a stalled reader may pin in torclientd, by construction:
 # the stream's receive window (tor-spec §7.4: 500 DATA cells of at most 498
 # bytes) that the exit may send before our SENDME, plus the SOCKS session's
-# buffers (src/app/socks_server.cpp: kUpBuffer 16 KiB + kDownBuffer 32 KiB)
+# buffers (src/app/socks_server.cpp: kUpBuffer 16 KiB at most + kDownBuffer 16 KiB)
 # and bookkeeping (coroutine frames, stream and socket objects; 16 KiB).
 STREAM_WINDOW_BYTES = 500 * 498
-SESSION_BYTES = 16 * 1024 + 32 * 1024 + 16 * 1024
+SESSION_BYTES = 16 * 1024 + 16 * 1024 + 16 * 1024
 
 
 def max_connections_case(net):
