@@ -34,6 +34,16 @@ class TestFailure(Exception):
     pass
 
 
+def run(main):
+    """Runs a test's main(): its exit code, or 1 with the reason when a
+    check failed (TestFailure)."""
+    try:
+        sys.exit(main())
+    except TestFailure as e:
+        print("FAIL: %s" % e, file=sys.stderr)
+        sys.exit(1)
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)

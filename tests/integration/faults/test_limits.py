@@ -209,8 +209,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except faultnet.TestFailure as e:
-        print("FAIL: %s" % e, file=sys.stderr)
-        sys.exit(1)
+    faultnet.run(main)
