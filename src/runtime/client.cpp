@@ -206,9 +206,17 @@ struct TorClient::Impl {
       if (const path::Relay *r = nd->find(it->first)) failed.push_back(r);
       ++it;
     }
+    const size_t remembered = failed.size();  // failed[0, remembered): from earlier builds
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto rng = path::system_random();
       auto exit = nd->choose_exit(port ? port : 80, rng, failed);
+      if (!exit && remembered > 0) {
+        // The failure memory is a hint, not a ban: a relay can be blamed for
+        // a neighbour's death (a DESTROY while extending to it). When it
+        // leaves no exit, forget it and avoid only this build's failures.
+        std::span<const path::Relay *const> now_failed(failed.data() + remembered, failed.size() - remembered);
+        exit = nd->choose_exit(port ? port : 80, rng, now_failed);
+      }
       if (!exit) co_return std::move(exit).error().context("choosing an exit for port " + std::to_string(port));
       const path::Relay *chosen_exit = *exit;
       auto guard = pick_guard(*nd, std::span<const path::Relay *const>(&chosen_exit, 1));
