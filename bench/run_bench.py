@@ -79,15 +79,20 @@ def cpu_seconds(pid):
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
-def vm_hwm_kb(pid):
+def proc_status_kb(pid, field):
+    """A "Field:   N kB" line of /proc/PID/status, or None."""
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return None
+
+
+def vm_hwm_kb(pid):
+    return proc_status_kb(pid, "VmHWM")
 
 
 def machine_info():
@@ -399,14 +404,7 @@ def proc_cpu_table(net, extra):
 def rss_anon_kb(pid):
     """Private (anonymous) resident memory: what the process itself costs,
     without the shared libraries (libcrypto, libstdc++) both clients map."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return proc_status_kb(pid, "RssAnon")
 
 
 class AnonPeak(threading.Thread):

@@ -555,17 +555,21 @@ int start_connect(ClientHandle *c, std::shared_ptr<Queue> queue, const char *add
   return 0;
 }
 
+// An init failure: the message to arti_last_error() and, truncated, to the
+// caller's buffer; returns the NULL handle.
+void *report_init_error(const std::string &msg, char *err, size_t errlen) {
+  set_error(msg);
+  if (err && errlen > 0) {
+    size_t n = std::min(errlen - 1, msg.size());
+    std::memcpy(err, msg.data(), n);
+    err[n] = '\0';
+  }
+  return nullptr;
+}
+
 // The `tor { }` stanza -> a started client.
 void *start_client(config::TorConfig cfg, std::string_view name, char *err, size_t errlen) {
-  auto report = [&](const std::string &msg) -> void * {
-    set_error(msg);
-    if (err && errlen > 0) {
-      size_t n = std::min(errlen - 1, msg.size());
-      std::memcpy(err, msg.data(), n);
-      err[n] = '\0';
-    }
-    return nullptr;
-  };
+  auto report = [&](const std::string &msg) { return report_init_error(msg, err, errlen); };
   if (auto st = config::validate(cfg, name); !st) return report(st.error().message());
   log::set_level(cfg.log_level);
   log::set_safe_logging(cfg.safe_logging);
@@ -669,15 +673,7 @@ void *arti_init_with_config(const char *text, char *err, size_t errlen) {
   return guarded<void *>(nullptr, [&]() -> void * {
     set_error("");
     if (err && errlen > 0) err[0] = '\0';
-    auto report = [&](const std::string &msg) -> void * {
-      set_error(msg);
-      if (err && errlen > 0) {
-        size_t n = std::min(errlen - 1, msg.size());
-        std::memcpy(err, msg.data(), n);
-        err[n] = '\0';
-      }
-      return nullptr;
-    };
+    auto report = [&](const std::string &msg) { return report_init_error(msg, err, errlen); };
     if (!text) return report("arti_init_with_config: configuration text is NULL");
     std::string_view t(text);
     Result<config::TorConfig> parsed = looks_like_file(t) ? config::parse_text(t, "config")
