@@ -344,6 +344,13 @@ def node_torrc(net, node, datadir):
             "V3AuthVoteDelay %d" % net["voting"]["delay"],
             "V3AuthDistDelay %d" % net["voting"]["delay"],
             "TestingV3AuthVotingStartOffset 0",
+            # Stable for every running relay, deterministically: otherwise
+            # Stable follows relative uptime, a fresh guard can lack it, and
+            # C tor's client only samples guards that are Stable (guard-spec
+            # §2, "Stable, Fast, V2Dir, Guard"): with no Stable guard it
+            # never gets past 75% ("Failed to find node for hop #1").
+            "AuthDirVoteStableGuaranteeMinUptime 0",
+            "AuthDirVoteStableGuaranteeMTBF 0",
             # Congestion control (proposal 324) as the public network's
             # consensus has it: without cc_alg, 0.4.x relays keep the fixed
             # SENDME windows and refuse to negotiate it.
@@ -744,7 +751,10 @@ def check_authority(net, auth):
             missing.append(n["nickname"])
         elif not {"Running", "Valid"} <= r["flags"]:
             notrunning.append(n["nickname"])
-    guards = [r["nickname"] for r in routers.values() if "Guard" in r["flags"]]
+    # Guards as C tor's client counts them (guard-spec §2): a Guard flag
+    # without Stable/Fast/V2Dir leaves it unable to build any circuit.
+    guards = [r["nickname"] for r in routers.values()
+              if {"Guard", "Stable", "Fast", "V2Dir"} <= r["flags"]]
     exits = [r["nickname"] for r in routers.values() if "Exit" in r["flags"]]
     want_guards = min(2, sum(1 for n in net["relays"] if n["role"] == "guard"))
     want_exits = min(2, sum(1 for n in net["relays"] if n["role"] == "exit"))
@@ -754,7 +764,8 @@ def check_authority(net, auth):
     if notrunning:
         problems.append("not Running/Valid " + ",".join(notrunning))
     if len(guards) < want_guards:
-        problems.append("guards %d<%d" % (len(guards), want_guards))
+        problems.append("usable guards (Guard+Stable+Fast+V2Dir) %d<%d"
+                        % (len(guards), want_guards))
     if len(exits) < want_exits:
         problems.append("exits %d<%d" % (len(exits), want_exits))
     if problems:
