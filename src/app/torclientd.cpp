@@ -133,6 +133,8 @@ int run(const std::string &config_path) {
   cc.config_dir = d.cfg.config_dir;
   cc.cache_dir = d.cfg.cache_dir;
   cc.max_circuit_dirtiness = std::chrono::seconds(d.cfg.max_circuit_dirtiness);
+  cc.congestion_control = d.cfg.congestion_control;
+  cc.conflux = d.cfg.conflux;
   auto created = runtime::TorClient::create(std::move(cc));
   if (!created) {
     LOG_ERR("cannot create the Tor client: %s", created.error().message().c_str());

@@ -583,6 +583,8 @@ void *start_client(config::TorConfig cfg, std::string_view name, char *err, size
   cc.config_dir = cfg.config_dir;
   cc.cache_dir = cfg.cache_dir;
   cc.max_circuit_dirtiness = std::chrono::seconds(cfg.max_circuit_dirtiness);
+  cc.congestion_control = cfg.congestion_control;
+  cc.conflux = cfg.conflux;
   auto q = make_queue();
   if (!q) return report(q.error().message());
   auto created = TorClient::create(std::move(cc));

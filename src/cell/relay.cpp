@@ -313,6 +313,46 @@ Result<Xon> parse_xon(ByteSpan body) {
   return x;
 }
 
+// ---- CONFLUX (proposal 329) ----
+
+Bytes make_conflux_link_body(const ConfluxLink &link) {
+  Bytes out;
+  Writer w(out);
+  w.u8(1);  // version
+  w.bytes(link.nonce);
+  w.u64(link.last_seqno_sent);
+  w.u64(link.last_seqno_recv);
+  w.u8(link.desired_ux);
+  return out;
+}
+
+Result<ConfluxLink> parse_conflux_link(ByteSpan body) {
+  Reader r(body, "CONFLUX_LINK body");
+  TC_TRY(uint8_t version, r.u8());
+  if (version != 1)
+    return Error(ErrorKind::kProtocol, "CONFLUX_LINK body: unrecognized version " + std::to_string(version));
+  ConfluxLink l;
+  TC_TRY(l.nonce, r.array<32>());
+  TC_TRY(l.last_seqno_sent, r.u64());
+  TC_TRY(l.last_seqno_recv, r.u64());
+  TC_TRY(l.desired_ux, r.u8());
+  if (l.desired_ux > conflux_ux::kLowMemThroughput)
+    return Error(ErrorKind::kProtocol, "CONFLUX_LINK body: unknown DESIRED_UX " + std::to_string(l.desired_ux));
+  return l;
+}
+
+Bytes make_conflux_switch_body(uint32_t relative_seq) {
+  Bytes out;
+  Writer w(out);
+  w.u32(relative_seq);
+  return out;
+}
+
+Result<uint32_t> parse_conflux_switch(ByteSpan body) {
+  Reader r(body, "CONFLUX_SWITCH body");
+  return r.u32();
+}
+
 // ---- EXTEND2 / EXTENDED2 / TRUNCATED ----
 
 Bytes make_extend2_body(const LinkSpecifiers &ls, uint16_t handshake_type, ByteSpan hdata) {

@@ -170,6 +170,29 @@ struct Xon {
 Status parse_xoff(ByteSpan body);
 Result<Xon> parse_xon(ByteSpan body);
 
+// ---- CONFLUX_LINK / CONFLUX_LINKED / CONFLUX_SWITCH (proposal 329 §2.2,
+// C tor's conflux.trunnel) ----
+
+namespace conflux_ux {
+// DESIRED_UX: what the receiver of data wants the sender's scheduler to aim at.
+constexpr uint8_t kNoOpinion = 0, kMinLatency = 1, kLowMemLatency = 2, kHighThroughput = 3,
+                  kLowMemThroughput = 4;
+}
+// LINK and LINKED have the same body: VERSION [1] = 1, then NONCE [32],
+// LAST_SEQNO_SENT [8], LAST_SEQNO_RECV [8], DESIRED_UX [1].
+struct ConfluxLink {
+  std::array<uint8_t, 32> nonce{};
+  uint64_t last_seqno_sent = 0;
+  uint64_t last_seqno_recv = 0;
+  uint8_t desired_ux = conflux_ux::kHighThroughput;
+};
+Bytes make_conflux_link_body(const ConfluxLink &link);
+// Refuses other versions, truncated bodies and unknown DESIRED_UX values.
+Result<ConfluxLink> parse_conflux_link(ByteSpan body);
+// SWITCH: SEQNUM [4], the sender's sequence number jump on this leg.
+Bytes make_conflux_switch_body(uint32_t relative_seq);
+Result<uint32_t> parse_conflux_switch(ByteSpan body);
+
 // ---- EXTEND2 / EXTENDED2 / TRUNCATED (§5.1.2, §5.4) ----
 
 namespace link_spec {

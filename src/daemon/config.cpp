@@ -194,6 +194,13 @@ Result<TorConfig> parse_body_tokens(const std::vector<Token> &toks, size_t from,
         c.safe_logging = false;
       else
         return bad("on or off", v);
+    } else if (key == "congestion-control" || key == "conflux") {
+      // congestion-control: ask exits for prop 324 congestion control;
+      // conflux: link exit circuits in pairs (prop 329, needs the former).
+      TC_TRY_VOID(once(key));
+      TC_TRY(auto v, arg("on or off"));
+      if (v != "on" && v != "off") return bad("on or off", v);
+      (key == "conflux" ? c.conflux : c.congestion_control) = v == "on";
     } else if (key == "max-connections") {
       TC_TRY_VOID(once(key));
       std::string exp = "a number 1-" + std::to_string(kMaxConnectionsLimit);

@@ -53,6 +53,8 @@ struct TorConfig {
   log::Level log_level = log::Level::kNotice;
   std::string log_file;  // empty: stderr
   bool safe_logging = true;
+  bool congestion_control = true;  // "congestion-control on|off" (prop 324)
+  bool conflux = true;             // "conflux on|off" (prop 329)
   uint32_t max_connections = 1024;
   uint32_t max_circuit_dirtiness = 600;  // seconds (tor's MaxCircuitDirtiness default 10 min)
   uint64_t per_client_rate = 0;          // bytes/s; 0 = unlimited

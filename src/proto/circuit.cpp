@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "crypto/crypto.h"
+#include "proto/conflux.h"
 
 namespace tc::proto {
 
@@ -196,16 +197,86 @@ Result<CircuitEvent> Circuit::handle_relay(Cell &c, Outbox &out) {
       it->second.package_window += kStreamWindowIncrement;
       return CircuitEvent{EvStreamWindowOpened{msg.stream_id}};
     }
+    case RelayCommand::kConfluxLink:
+    case RelayCommand::kConfluxLinked:
+    case RelayCommand::kConfluxLinkedAck:
+    case RelayCommand::kConfluxSwitch:
+      return handle_conflux(msg, from_last);
     default:
       break;
   }
 
+  if (conflux_link_sent_ && conflux_multiplexed(msg.command)) {
+    // Prop 329: the set orders these; this leg only checks the source hop
+    // and counts DATA for its own SENDMEs (congestion control is per leg).
+    if (!from_last)
+      return proto_error(std::string("conflux ") + cell::relay_command_name(msg.command) +
+                         " from a hop that is not the exit");
+    if (!conflux_linked_) return proto_error("conflux message before CONFLUX_LINKED");
+    if (msg.command == RelayCommand::kData) {
+      if (--deliver_window_ < 0) return proto_error("peer sent DATA beyond the circuit window");
+      count_delivered_data(digest, out);
+    }
+    return CircuitEvent{EvConfluxMessage{msg.command, msg.stream_id, msg.body}};
+  }
+  return handle_stream_message(msg, from_last, digest, out, true);
+}
+
+Result<CircuitEvent> Circuit::handle_conflux(const cell::RelayMessage &msg, bool from_last) {
+  const char *name = cell::relay_command_name(msg.command);
+  // Prop 329 §4.2.1: only the exit of a circuit that sent LINK may speak
+  // conflux to us; LINK and LINKED_ACK go the other way.
+  if (!conflux_link_sent_) return proto_error(std::string(name) + " on a circuit that is not a conflux leg");
+  if (!from_last) return proto_error(std::string(name) + " from a hop that is not the exit");
+  if (msg.stream_id != 0) return proto_error(std::string(name) + " on a stream");
+  switch (msg.command) {
+    case RelayCommand::kConfluxLinked: {
+      if (conflux_linked_) return proto_error("a second CONFLUX_LINKED");
+      TC_TRY(auto link, cell::parse_conflux_link(msg.body));
+      if (!ct_equal(link.nonce, conflux_nonce_)) return proto_error("CONFLUX_LINKED for another set (nonce differs)");
+      conflux_linked_ = true;
+      return CircuitEvent{EvConfluxLinked{link}};
+    }
+    case RelayCommand::kConfluxSwitch: {
+      if (!conflux_linked_) return proto_error("CONFLUX_SWITCH before CONFLUX_LINKED");
+      TC_TRY(uint32_t rel, cell::parse_conflux_switch(msg.body));
+      return CircuitEvent{EvConfluxSwitch{rel}};
+    }
+    default:
+      return proto_error(std::string(name) + " sent to a client");
+  }
+}
+
+Status Circuit::send_conflux_link(const cell::ConfluxLink &link, Outbox &out) {
+  if (hop_count() == 0 || pending_) return Error(ErrorKind::kInternal, "CONFLUX_LINK on an unfinished circuit");
+  if (!cc_) return Error(ErrorKind::kProtocol, "conflux needs congestion control with the exit (prop 329 §2.2)");
+  if (conflux_link_sent_) return Error(ErrorKind::kInternal, "CONFLUX_LINK sent twice");
+  if (!streams_.empty()) return Error(ErrorKind::kInternal, "CONFLUX_LINK on a circuit with streams");
+  conflux_nonce_ = link.nonce;
+  conflux_link_sent_ = true;
+  out.push_back(make_relay(RelayCommand::kConfluxLink, 0, cell::make_conflux_link_body(link), false));
+  return Status{};
+}
+
+void Circuit::send_conflux_linked_ack(Outbox &out) {
+  out.push_back(make_relay(RelayCommand::kConfluxLinkedAck, 0, {}, false));
+}
+
+Result<CircuitEvent> Circuit::deliver_conflux_message(RelayCommand command, uint16_t stream_id, ByteSpan body,
+                                                      Outbox &out) {
+  cell::RelayMessage msg{command, stream_id, body};
+  return handle_stream_message(msg, /*from_last=*/true, {}, out, /*count_data=*/false);
+}
+
+Result<CircuitEvent> Circuit::handle_stream_message(const cell::RelayMessage &msg, bool from_last,
+                                                    const std::array<uint8_t, 20> &digest, Outbox &out,
+                                                    bool count_data) {
   if (msg.stream_id == 0) return proto_error(std::string("relay ") + cell::relay_command_name(msg.command) + " without a stream id");
   auto it = streams_.find(msg.stream_id);
   if (it == streams_.end()) {
     // Cells for streams we already closed may still be in flight
     // (half-closed, §6.3): count DATA against the circuit window and drop.
-    if (msg.command == RelayCommand::kData) {
+    if (msg.command == RelayCommand::kData && count_data) {
       if (--deliver_window_ < 0) return proto_error("peer sent DATA beyond the circuit window");
       count_delivered_data(digest, out);
     }
@@ -224,10 +295,12 @@ Result<CircuitEvent> Circuit::handle_relay(Cell &c, Outbox &out) {
     }
     case RelayCommand::kData: {
       if (s.phase != StreamPhase::kOpen) return proto_error("DATA on a stream that is not open");
-      if (--deliver_window_ < 0) return proto_error("peer sent DATA beyond the circuit window");
-      // Stream windows only without congestion control (prop 324 §4).
-      if (!cc_ && --s.deliver_window < 0) return proto_error("peer sent DATA beyond the stream window");
-      count_delivered_data(digest, out);
+      if (count_data) {
+        if (--deliver_window_ < 0) return proto_error("peer sent DATA beyond the circuit window");
+        // Stream windows only without congestion control (prop 324 §4).
+        if (!cc_ && --s.deliver_window < 0) return proto_error("peer sent DATA beyond the stream window");
+        count_delivered_data(digest, out);
+      }
       return CircuitEvent{EvStreamData{msg.stream_id, msg.body}};
     }
     case RelayCommand::kEnd: {

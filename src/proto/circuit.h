@@ -75,9 +75,14 @@ struct EvCircuitWindowOpened {};
 struct EvDestroyed { uint8_t reason; };
 struct EvTruncated { uint8_t reason; };
 struct EvNothing {};
+// Conflux legs only (prop 329): a multiplexed message from the exit, for the
+// set to put in order (body: a view into the cell); a SWITCH; a LINKED.
+struct EvConfluxMessage { cell::RelayCommand command; uint16_t stream_id; ByteSpan body; };
+struct EvConfluxSwitch { uint32_t relative_seq; };
+struct EvConfluxLinked { cell::ConfluxLink link; };
 using CircuitEvent = std::variant<EvNothing, EvHopAdded, EvStreamConnected, EvStreamData, EvStreamEnded,
                                   EvStreamResolved, EvStreamWindowOpened, EvCircuitWindowOpened, EvDestroyed,
-                                  EvTruncated>;
+                                  EvTruncated, EvConfluxMessage, EvConfluxSwitch, EvConfluxLinked>;
 
 // Cells the circuit wants sent on its channel, in order.
 using Outbox = std::vector<cell::Cell>;
@@ -138,6 +143,20 @@ class Circuit {
 
   cell::Cell make_destroy(uint8_t reason) const { return cell::make_destroy_cell(circ_id_, reason); }
 
+  // ---- conflux (prop 329) ----
+  // Makes this circuit a conflux leg and sends CONFLUX_LINK to the exit.
+  // Needs congestion control with the exit (§2.2: legs without it MUST be
+  // closed). From now on multiplexed messages come out as EvConfluxMessage
+  // (circuit-level accounting and SENDMEs done here, per leg), and the set
+  // hands them back in order through deliver_conflux_message().
+  Status send_conflux_link(const cell::ConfluxLink &link, Outbox &out);
+  void send_conflux_linked_ack(Outbox &out);
+  bool is_conflux_leg() const { return conflux_link_sent_; }
+  // A multiplexed message the set put in order (on the leg holding the
+  // streams: ours is always the first leg).
+  Result<CircuitEvent> deliver_conflux_message(cell::RelayCommand command, uint16_t stream_id, ByteSpan body,
+                                               Outbox &out);
+
  private:
   Result<uint16_t> new_stream_id();
   cell::Cell make_relay(cell::RelayCommand cmd, uint16_t stream_id, ByteSpan body, bool early,
@@ -149,6 +168,12 @@ class Circuit {
   int circ_sendme_inc() const { return cc_ ? cc_->sendme_inc() : kCircWindowIncrement; }
   void count_delivered_data(const std::array<uint8_t, 20> &digest, Outbox &out);
   Result<CircuitEvent> handle_flow_control(const cell::RelayMessage &msg, StreamFlow &s, bool from_last);
+  Result<CircuitEvent> handle_conflux(const cell::RelayMessage &msg, bool from_last);
+  // The stream part of a relay message; count_data: DATA still has to be
+  // counted against the circuit's deliver window (not for conflux messages,
+  // which their leg counted).
+  Result<CircuitEvent> handle_stream_message(const cell::RelayMessage &msg, bool from_last,
+                                             const std::array<uint8_t, 20> &digest, Outbox &out, bool count_data);
 
   struct Pending {
     RelayTarget target;
@@ -172,6 +197,9 @@ class Circuit {
   // SENDMEs (proposal 289).
   std::vector<std::array<uint8_t, 20>> expected_sendme_digests_;
   std::map<uint16_t, StreamFlow> streams_;
+  bool conflux_link_sent_ = false;
+  bool conflux_linked_ = false;
+  std::array<uint8_t, 32> conflux_nonce_{};
 };
 
 }  // namespace tc::proto

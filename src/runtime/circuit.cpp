@@ -1,5 +1,7 @@
 #include "runtime/circuit.h"
 
+#include "crypto/crypto.h"
+#include "proto/conflux.h"
 #include "util/log.h"
 
 namespace tc::runtime {
@@ -38,11 +40,7 @@ void TorStream::wake() {
 }
 
 void TorStream::deliver(ByteSpan data) {
-  if (inbound_head_ > 0 && inbound_head_ >= inbound_.size() / 2) {
-    inbound_.erase(inbound_.begin(), inbound_.begin() + static_cast<ptrdiff_t>(inbound_head_));
-    inbound_head_ = 0;
-  }
-  inbound_.insert(inbound_.end(), data.begin(), data.end());
+  inbound_.append(data);
   cell_sizes_.push_back(static_cast<uint16_t>(data.size()));
   bytes_in_ += data.size();
   if (data.empty()) consumed(0);
@@ -107,14 +105,8 @@ void TorStream::failed(Error e) {
 }
 
 size_t TorStream::read_now(MutableByteSpan buf) {
-  size_t n = std::min(buf.size(), readable_bytes());
+  size_t n = inbound_.read(buf);
   if (n == 0) return 0;
-  std::memcpy(buf.data(), inbound_.data() + inbound_head_, n);
-  inbound_head_ += n;
-  if (inbound_head_ == inbound_.size()) {
-    inbound_.clear();
-    inbound_head_ = 0;
-  }
   consumed(n);
   return n;
 }
@@ -182,6 +174,16 @@ void TorStream::close() {
 }
 
 // --------------------------------------------------------------- TorCircuit
+
+// What the legs of one conflux set share. Weak references only: the pool
+// owns the primary, the primary owns the other legs.
+struct TorCircuit::ConfluxShared {
+  proto::ConfluxSet set;
+  std::weak_ptr<TorCircuit> primary;
+  std::vector<std::weak_ptr<TorCircuit>> legs;
+  bool established = false;  // linking finished: from now on one leg's loss is the set's
+  bool torn_down = false;
+};
 
 TorCircuit::TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc)
     : ch_(std::move(ch)), circ_(circ_id, cc), progress_(ch_->executor()) {}
@@ -261,6 +263,11 @@ void TorCircuit::on_cell(cell::Cell &c) {
     destroy(1 /* PROTOCOL */);
     return;
   }
+  on_event(*r);
+  flush();
+}
+
+void TorCircuit::on_event(proto::CircuitEvent &event) {
   std::visit(
       [&](auto &ev) {
         using T = std::decay_t<decltype(ev)>;
@@ -297,17 +304,135 @@ void TorCircuit::on_cell(cell::Cell &c) {
           for (auto &[id, s] : streams_) all.push_back(s);
           for (auto &s : all) s->wake();
         } else if constexpr (std::is_same_v<T, proto::EvDestroyed>) {
+          destroy_done_ = true;
           fail(Error(ErrorKind::kClosed, std::string("circuit destroyed by relay: ") +
                                              cell::destroy_reason_name(ev.reason)));
           if (ch_) ch_->detach(circ_.circ_id());
         } else if constexpr (std::is_same_v<T, proto::EvTruncated>) {
           fail(Error(ErrorKind::kClosed, std::string("circuit truncated: ") + cell::destroy_reason_name(ev.reason)));
           destroy(0);
+        } else if constexpr (std::is_same_v<T, proto::EvConfluxMessage>) {
+          conflux_message(ev);
+        } else if constexpr (std::is_same_v<T, proto::EvConfluxSwitch>) {
+          if (cfx_) (void)cfx_->set.on_switch(cfx_leg_, ev.relative_seq);
+        } else if constexpr (std::is_same_v<T, proto::EvConfluxLinked>) {
+          cfx_linked_ = true;
+          progress_.notify_all();
         }
       },
-      *r);
-  flush();
+      event);
 }
+
+void TorCircuit::conflux_message(const proto::EvConfluxMessage &ev) {
+  std::shared_ptr<TorCircuit> primary = cfx_ ? cfx_->primary.lock() : nullptr;
+  if (!primary || primary->status_ == CircuitStatus::kClosed) {
+    fail(Error(ErrorKind::kClosed, "conflux message after the set closed"));
+    destroy(0);
+    return;
+  }
+  auto seq = cfx_->set.receive(cfx_leg_);
+  if (!seq) {
+    LOG_WARN("circuit %08x: %s; closing the conflux set", id(), seq.error().message().c_str());
+    fail(std::move(seq).error());
+    destroy(1 /* PROTOCOL */);
+    return;
+  }
+  if (cfx_->set.take_if_next(*seq)) {
+    primary->deliver_ordered(ev.command, ev.stream_id, ev.body);
+    while (primary->status_ != CircuitStatus::kClosed) {
+      auto m = cfx_->set.pop_ready();
+      if (!m) break;
+      primary->deliver_ordered(m->command, m->stream_id, m->body);
+    }
+  } else {
+    auto st = cfx_->set.hold(*seq, proto::ConfluxMessage{ev.command, ev.stream_id, Bytes(ev.body.begin(), ev.body.end())});
+    if (!st) {
+      LOG_WARN("circuit %08x: %s; closing the conflux set", id(), st.error().message().c_str());
+      fail(std::move(st).error());
+      destroy(1 /* PROTOCOL */);
+      return;
+    }
+  }
+  if (primary.get() != this) primary->flush();
+}
+
+void TorCircuit::deliver_ordered(cell::RelayCommand command, uint16_t stream_id, ByteSpan body) {
+  if (status_ == CircuitStatus::kClosed) return;
+  auto r = circ_.deliver_conflux_message(command, stream_id, body, outbox_);
+  if (!r) {
+    LOG_WARN("circuit %08x: %s; closing the conflux set", id(), r.error().message().c_str());
+    fail(std::move(r).error());
+    destroy(1 /* PROTOCOL */);
+    return;
+  }
+  on_event(*r);
+}
+
+awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircuit>> legs,
+                                           std::chrono::milliseconds timeout) {
+  if (legs.empty()) co_return Error(ErrorKind::kInvalidArgument, "conflux set without legs");
+  auto shared = std::make_shared<ConfluxShared>();
+  shared->primary = legs[0];
+  cell::ConfluxLink link;
+  crypto::random_bytes(link.nonce);  // prop 329 §2.2: a secret, never logged
+  link.desired_ux = cell::conflux_ux::kHighThroughput;
+  for (auto &l : legs) {
+    if (l->status_ != CircuitStatus::kOpen) co_return Error(ErrorKind::kClosed, "conflux leg is not open");
+    l->cfx_ = shared;
+    l->cfx_leg_ = shared->set.add_leg();
+    shared->legs.push_back(l);
+    auto st = l->circ_.send_conflux_link(link, l->outbox_);
+    if (!st) co_return std::move(st).error().context("conflux leg " + std::to_string(l->cfx_leg_));
+    l->flush();
+  }
+  auto deadline = Clock::now() + timeout;
+  std::vector<std::shared_ptr<TorCircuit>> others;
+  for (size_t i = 0; i < legs.size(); ++i) {
+    auto &l = legs[i];
+    while (!l->cfx_linked_ && l->status_ != CircuitStatus::kClosed) {
+      auto now = Clock::now();
+      if (now >= deadline) break;
+      co_await l->progress_.wait(deadline - now);
+    }
+    if (l->cfx_linked_ && l->status_ == CircuitStatus::kOpen) {
+      // The exit measures this leg's first RTT from LINKED to this ACK.
+      l->circ_.send_conflux_linked_ack(l->outbox_);
+      l->flush();
+      if (i > 0) others.push_back(l);
+      continue;
+    }
+    Error why = l->failure_ ? *l->failure_
+                            : Error(ErrorKind::kTimeout, "no CONFLUX_LINKED in " + std::to_string(timeout.count()) + " ms");
+    if (i == 0) {
+      for (auto &o : legs) {
+        o->cfx_.reset();
+        o->destroy(0);
+      }
+      co_return why.context("linking conflux leg 0");
+    }
+    LOG_INFO("circuit %08x: conflux leg left out: %s", l->id(), why.message().c_str());
+    l->cfx_.reset();  // its loss is not the set's
+    l->destroy(0);
+  }
+  shared->established = true;
+  legs[0]->cfx_others_ = std::move(others);
+  co_return Status{};
+}
+
+size_t TorCircuit::conflux_legs() const {
+  if (!cfx_ || cfx_leg_ != 0) return 0;
+  return 1 + cfx_others_.size();
+}
+
+std::vector<uint64_t> TorCircuit::conflux_leg_messages() const {
+  std::vector<uint64_t> v;
+  if (!cfx_ || cfx_leg_ != 0) return v;
+  v.push_back(cfx_->set.leg_received(0));
+  for (auto &o : cfx_others_) v.push_back(cfx_->set.leg_received(o->cfx_leg_));
+  return v;
+}
+
+size_t TorCircuit::conflux_max_held() const { return cfx_ ? cfx_->set.max_held() : 0; }
 
 void TorCircuit::on_channel_closed(const Error &why) {
   fail(Error(ErrorKind::kClosed, "channel closed: " + why.message()));
@@ -321,15 +446,28 @@ void TorCircuit::fail(Error why) {
   streams_.clear();
   for (auto &[id, s] : streams) s->failed(why);
   progress_.notify_all();
+  // A linked conflux set lives and dies whole: what was in flight on a lost
+  // leg cannot be recovered (we do not implement prop 329 resumption).
+  if (cfx_ && cfx_->established && !cfx_->torn_down) {
+    cfx_->torn_down = true;
+    Error set_why = Error(ErrorKind::kClosed, "conflux set closed: leg " + std::to_string(cfx_leg_) + ": " + why.message());
+    for (auto &w : cfx_->legs) {
+      auto l = w.lock();
+      if (!l || l.get() == this || l->status_ == CircuitStatus::kClosed) continue;
+      l->fail(set_why);  // its streams learn why, then DESTROY goes out
+      l->destroy(0);
+    }
+  }
 }
 
 void TorCircuit::destroy(uint8_t reason) {
-  bool was_open = status_ != CircuitStatus::kClosed;
   fail(Error(ErrorKind::kClosed, "circuit closed"));
   if (ch_) {
-    if (was_open && ch_->is_open()) ch_->send(circ_.make_destroy(reason));
+    // Once per circuit, and not back to a relay that destroyed it.
+    if (!destroy_done_ && ch_->is_open()) ch_->send(circ_.make_destroy(reason));
     ch_->detach(circ_.circ_id());
   }
+  destroy_done_ = true;
 }
 
 awaitable<Result<std::shared_ptr<TorStream>>> TorCircuit::wait_connected(std::shared_ptr<TorStream> s,

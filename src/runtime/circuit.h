@@ -14,6 +14,7 @@
 #include "proto/circuit.h"
 #include "runtime/channel.h"
 #include "runtime/event.h"
+#include "util/chunk_queue.h"
 
 namespace tc::runtime {
 
@@ -36,7 +37,7 @@ class TorStream : public std::enable_shared_from_this<TorStream> {
   asio::awaitable<Status> write(ByteSpan data);
 
   // Non-blocking forms, for event loops outside the runtime (C API).
-  size_t readable_bytes() const { return inbound_.size() - inbound_head_; }
+  size_t readable_bytes() const { return inbound_.size(); }
   size_t read_now(MutableByteSpan buf);
   // Bytes that can be sent now without waiting for a window.
   size_t writable_now() const;
@@ -67,8 +68,7 @@ class TorStream : public std::enable_shared_from_this<TorStream> {
   std::optional<Error> error_;
   std::optional<cell::Connected> connected_;
   std::vector<cell::ResolvedAnswer> resolved_;
-  Bytes inbound_;
-  size_t inbound_head_ = 0;
+  ChunkQueue inbound_;
   // Sizes of DATA cells still (partly) unread, for stream SENDMEs (§7.4).
   std::vector<uint16_t> cell_sizes_;
   size_t cell_sizes_head_ = 0;
@@ -117,10 +117,32 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   // Congestion control's state when the exit agreed to it, else null.
   const proto::Vegas *congestion_control() const { return circ_.congestion_control(); }
 
+  // ---- conflux (proposal 329) ----
+  // Links circuits to one exit into a conflux set: CONFLUX_LINK on each
+  // (same nonce), waits up to `timeout` for every CONFLUX_LINKED, answers
+  // each with CONFLUX_LINKED_ACK. legs[0] becomes the set's primary: streams
+  // open on it and everything we send goes on it; the exit may send on any
+  // leg and the set restores the order. Every leg needs congestion control
+  // with the exit. A secondary leg that does not link is closed and left
+  // out; an error means the primary did not link (the caller closes it).
+  // Once linked, losing any leg closes the whole set (no resumption).
+  static asio::awaitable<Status> link_conflux(std::vector<std::shared_ptr<TorCircuit>> legs,
+                                              std::chrono::milliseconds timeout);
+  // Legs of the set this circuit is the primary of (1 = linked alone), or 0.
+  size_t conflux_legs() const;
+  // Per linked leg: the multiplexed messages the exit sent on it.
+  std::vector<uint64_t> conflux_leg_messages() const;
+  // The most messages held out of order at once so far.
+  size_t conflux_max_held() const;
+
  private:
   friend class TorStream;
   TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc);
+  struct ConfluxShared;
   void on_cell(cell::Cell &c) override;
+  void on_event(proto::CircuitEvent &ev);
+  void conflux_message(const proto::EvConfluxMessage &ev);
+  void deliver_ordered(cell::RelayCommand command, uint16_t stream_id, ByteSpan body);
   void on_channel_closed(const Error &why) override;
   void fail(Error why);
   void flush();
@@ -138,6 +160,13 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   std::chrono::milliseconds build_time_{0};
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  // Conflux: the set this circuit is a leg of, its index there, whether
+  // its LINKED came; the primary also owns the other legs.
+  bool destroy_done_ = false;  // DESTROY sent or received
+  std::shared_ptr<ConfluxShared> cfx_;
+  size_t cfx_leg_ = 0;
+  bool cfx_linked_ = false;
+  std::vector<std::shared_ptr<TorCircuit>> cfx_others_;
 };
 
 }  // namespace tc::runtime

@@ -230,10 +230,15 @@ struct TorClient::Impl {
       hops.push_back(to_target(**guard));
       hops.push_back(to_target(**middle));
       hops.push_back(to_target(**exit));
-      auto r = co_await build_on_path(std::move(hops));
+      auto r = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
       if (r) {
         r->exit_id = (*exit)->id();
-        co_return r;
+        auto linked = co_await add_conflux_leg(*r, *guard, *middle, *exit, failed, rng);
+        if (linked) {
+          circuits.push_back(*r);
+          co_return r;
+        }
+        r = std::move(linked).error();
       }
       last = r.error();
       LOG_INFO("circuit build failed: %s", r.error().message().c_str());
@@ -250,7 +255,45 @@ struct TorClient::Impl {
     co_return *last;
   }
 
-  awaitable<Result<PoolCircuit>> build_on_path(std::vector<proto::RelayTarget> hops) {
+  // Conflux (prop 329 §2.2): a second leg to the same exit through another
+  // guard and another middle, linked with the first, so the exit can send
+  // over both. Without a second guard or middle, or when the second leg
+  // cannot be built, the first stays a plain circuit. An error means the
+  // first circuit was lost while linking.
+  awaitable<Status> add_conflux_leg(PoolCircuit &pc, const path::Relay *guard, const path::Relay *middle,
+                                    const path::Relay *exit, std::vector<const path::Relay *> avoid,
+                                    const path::RandomSource &rng) {
+    auto nd = dir.netdir();
+    if (!cfg.conflux || !nd || !pc.circ->congestion_control()) co_return Status{};
+    if (nd->consensus().param("cfx_enabled", 1, 0, 1) == 0) co_return Status{};
+    if (!exit->rs->protocols.supports(netdoc::Protocol::kConflux, 1)) co_return Status{};
+    std::array<const path::Relay *, 2> not_guards{exit, guard};
+    auto guard2 = pick_guard(*nd, not_guards);
+    if (!guard2 || *guard2 == guard) co_return Status{};
+    avoid.push_back(guard);
+    avoid.push_back(*guard2);
+    avoid.push_back(middle);
+    avoid.push_back(exit);
+    auto middle2 = nd->choose_middle(rng, avoid);
+    if (!middle2) co_return Status{};
+    std::vector<proto::RelayTarget> hops{to_target(**guard2), to_target(**middle2), to_target(*exit)};
+    auto leg = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
+    if (!leg) {
+      LOG_INFO("circuit %08x stays without conflux: second leg: %s", pc.circ->id(), leg.error().message().c_str());
+      co_return Status{};
+    }
+    if (!leg->circ->congestion_control()) {
+      leg->circ->destroy(0);
+      co_return Status{};
+    }
+    std::vector<std::shared_ptr<TorCircuit>> legs{pc.circ, leg->circ};
+    auto st = co_await TorCircuit::link_conflux(std::move(legs), cbt.timeout());
+    if (!st) co_return std::move(st).error().context("conflux");
+    LOG_INFO("circuit %08x: conflux set of %zu legs", pc.circ->id(), pc.circ->conflux_legs());
+    co_return Status{};
+  }
+
+  awaitable<Result<PoolCircuit>> build_on_path(std::vector<proto::RelayTarget> hops, bool add_to_pool = true) {
     ++building;
     auto ch = co_await get_channel(hops[0]);
     if (!ch) {
@@ -279,7 +322,7 @@ struct TorClient::Impl {
     pc.one_hop = hops.size() == 1;
     pc.exit_id = hops.back().rsa_id;
     LOG_INFO("circuit %08x built in %lld ms", (*circ)->id(), static_cast<long long>((*circ)->build_time().count()));
-    circuits.push_back(pc);
+    if (add_to_pool) circuits.push_back(pc);
     co_return pc;
   }
 

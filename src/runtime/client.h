@@ -29,6 +29,10 @@ struct ClientConfig {
   // Ask exits for congestion control (prop 324) when the consensus's cc_alg
   // turns it on; false keeps the fixed SENDME windows everywhere.
   bool congestion_control = true;
+  // Link each exit circuit with a second one to the same exit (conflux,
+  // prop 329) when the exit supports it, congestion control is on and the
+  // consensus's cfx_enabled is not 0: the exit then sends over both.
+  bool conflux = true;
 };
 
 // Streams whose isolation keys differ never share a circuit (tor's

@@ -464,3 +464,157 @@ TEST_F(Core, ResolveThroughExit) {
 }
 
 }  // namespace
+
+// ---- conflux (proposal 329) ----
+
+// A second leg for `first`: the same exit, another guard, another middle
+// (prop 329 §2.2), from the test network's relays.
+Result<std::vector<proto::RelayTarget>> second_leg(const path::PathSelector &nd,
+                                                   const std::vector<proto::RelayTarget> &first) {
+  auto used = [&](const path::Relay &r) {
+    for (auto &t : first)
+      if (std::equal(t.rsa_id.begin(), t.rsa_id.end(), r.id().begin())) return true;
+    return false;
+  };
+  const path::Relay *guard = nullptr, *middle = nullptr;
+  for (auto &r : nd.usable())
+    if (!guard && !used(r) && r.rs->has_flag(netdoc::kFlagGuard)) guard = &r;
+  for (auto &r : nd.usable())
+    if (!middle && !used(r) && &r != guard && !r.rs->has_flag(netdoc::kFlagExit) &&
+        !r.rs->has_flag(netdoc::kFlagAuthority))
+      middle = &r;
+  if (!guard || !middle) return Error(ErrorKind::kNotFound, "no second guard and middle in the test network");
+  return std::vector<proto::RelayTarget>{target_of(*guard), target_of(*middle), first.back()};
+}
+
+struct ConfluxPair {
+  std::shared_ptr<TorCircuit> primary, secondary;
+};
+
+awaitable<Result<ConfluxPair>> build_conflux_pair(asio::ssl::context &tls, const path::PathSelector &nd) {
+  auto cc = cc_params(nd);
+  // A random path may use the network's other guard as its middle; draw
+  // until a second guard and middle are left for the second leg.
+  auto hops = pick_path(nd, g_net.http_port);
+  auto hops2 = second_leg(nd, hops);
+  for (int i = 0; i < 50 && !hops2; ++i) {
+    hops = pick_path(nd, g_net.http_port);
+    hops2 = second_leg(nd, hops);
+  }
+  if (!hops2) co_return hops2.error();
+  if (!hops.back().supports_cc) co_return Error(ErrorKind::kNotFound, "exit does not list FlowCtrl=2");
+  auto a = co_await build(tls, hops, proto::HandshakeType::kNtor, cc);
+  if (!a) co_return a.error();
+  auto b = co_await build(tls, *hops2, proto::HandshakeType::kNtor, cc);
+  if (!b) co_return b.error();
+  std::vector<std::shared_ptr<TorCircuit>> legs{*a, *b};
+  auto st = co_await TorCircuit::link_conflux(legs, 15000ms);
+  if (!st) co_return st.error();
+  co_return ConfluxPair{*a, *b};
+}
+
+// The exit spreads a download over both legs (its HIGH_THROUGHPUT
+// scheduler); the set puts the cells back in order: 100 MB and 20 parallel
+// 1 MB streams arrive intact, and both legs carried data.
+TEST_F(Core, ConfluxSetFetchesOverBothLegs) {
+  struct Out {
+    Fetch big;
+    std::vector<Fetch> small;
+    size_t legs = 0;
+    std::vector<uint64_t> per_leg;
+    size_t max_held = 0;
+  };
+  auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto pair = co_await build_conflux_pair(*tls, *(*d)->netdir());
+    if (!pair) co_return pair.error();
+    Out o;
+    o.legs = pair->primary->conflux_legs();
+    auto start = std::chrono::steady_clock::now();
+    auto big = co_await http_get(pair->primary, "/100M");
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::vector<std::future<Result<Fetch>>> futs;
+    for (int i = 0; i < 20; ++i)
+      futs.push_back(asio::co_spawn(ex, http_get(pair->primary, "/1M"), asio::use_future));
+    // The futures complete on this io_context: poll them from here.
+    for (auto &f : futs) {
+      while (f.wait_for(0s) != std::future_status::ready) co_await sleep_for(10ms);
+      auto got = f.get();
+      if (!got) co_return got.error().context("1M stream");
+      o.small.push_back(*got);
+    }
+    o.per_leg = pair->primary->conflux_leg_messages();
+    o.max_held = pair->primary->conflux_max_held();
+    finish(pair->secondary);
+    finish(pair->primary);
+    if (!big) co_return big.error();
+    std::printf("conflux: 100 MB in %.2f s (%.1f MB/s); messages per leg", secs, big->body_bytes / secs / 1e6);
+    for (auto n : o.per_leg) std::printf(" %llu", static_cast<unsigned long long>(n));
+    std::printf("; at most %zu held out of order\n", o.max_held);
+    o.big = *big;
+    co_return o;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->legs, 2u);
+  EXPECT_EQ(r->big.status, 200);
+  EXPECT_EQ(r->big.body_bytes, g_net.files["100M"].size);
+  EXPECT_EQ(r->big.sha256, g_net.files["100M"].sha256);
+  ASSERT_EQ(r->small.size(), 20u);
+  for (auto &f : r->small) {
+    EXPECT_EQ(f.body_bytes, g_net.files["1M"].size);
+    EXPECT_EQ(f.sha256, g_net.files["1M"].sha256);
+  }
+  ASSERT_EQ(r->per_leg.size(), 2u);
+  EXPECT_GT(r->per_leg[0], 0u) << "the exit never sent on the first leg";
+  EXPECT_GT(r->per_leg[1], 0u) << "the exit never sent on the second leg";
+}
+
+// What was in flight on a lost leg cannot be recovered (no resumption):
+// losing a leg mid-download closes the whole set, and the stream ends with
+// an error that says so, instead of silently missing data.
+TEST_F(Core, ConfluxLegLossClosesTheSet) {
+  struct Out {
+    std::string error;
+    bool primary_closed = false;
+    uint64_t got = 0;
+  };
+  auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto pair = co_await build_conflux_pair(*tls, *(*d)->netdir());
+    if (!pair) co_return pair.error();
+    auto s = co_await pair->primary->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
+    if (!s) co_return s.error();
+    std::string req = "GET /100M HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (auto st = co_await (*s)->write(as_bytes(req)); !st) co_return st.error();
+    Out o;
+    std::vector<uint8_t> buf(65536);
+    bool lost = false;
+    for (;;) {
+      auto n = co_await (*s)->read_some(buf);
+      if (!n) {
+        o.error = n.error().message();
+        break;
+      }
+      if (*n == 0) break;
+      o.got += *n;
+      if (!lost && o.got > 10'000'000) {
+        pair->secondary->destroy();  // the second leg goes away mid-download
+        lost = true;
+      }
+    }
+    o.primary_closed = pair->primary->status() == CircuitStatus::kClosed;
+    finish(pair->secondary);
+    finish(pair->primary);
+    co_return o;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_LT(r->got, g_net.files["100M"].size) << "the download finished although a leg was lost";
+  EXPECT_NE(r->error.find("conflux set closed"), std::string::npos) << r->error;
+  EXPECT_TRUE(r->primary_closed);
+}

@@ -32,6 +32,8 @@ tor {
   max-connections 512
   max-circuit-dirtiness 300
   per-client-rate 1048576
+  congestion-control on
+  conflux off
 }
 )";
 
@@ -52,6 +54,8 @@ TEST(Config, GoodFile) {
   EXPECT_EQ(c.socks_address, "127.0.0.1");
   EXPECT_EQ(c.config_dir, "/var/lib/tc");
   EXPECT_EQ(c.cache_dir, "/var/cache/tc");
+  EXPECT_TRUE(c.congestion_control);
+  EXPECT_FALSE(c.conflux);
   EXPECT_EQ(c.cli_socket, "/run/tc/cli.sock");
   ASSERT_EQ(c.dir_authorities.size(), 2u);
   EXPECT_EQ(c.dir_authorities[0],
@@ -81,6 +85,8 @@ TEST(Config, Defaults) {
   EXPECT_EQ(r->socks_address, "127.0.0.1");
   EXPECT_TRUE(r->safe_logging);
   EXPECT_EQ(r->log_level, log::Level::kNotice);
+  EXPECT_TRUE(r->congestion_control);
+  EXPECT_TRUE(r->conflux);
   EXPECT_EQ(r->per_client_rate, 0u);
   auto none = parse_text("# nothing\n\n", "x");
   ASSERT_TRUE(none.ok());
@@ -178,6 +184,9 @@ TEST(Config, BadLines) {
       {"log-level loud",
        "t.conf:2: log-level: expected one of debug, info, notice, warn, err, got 'loud'"},
       {"safe-logging yes", "t.conf:2: safe-logging: expected on or off, got 'yes'"},
+      {"conflux maybe", "t.conf:2: conflux: expected on or off, got 'maybe'"},
+      {"congestion-control", "t.conf:2: congestion-control: expected on or off, got end of line"},
+      {"conflux on\nconflux off", "t.conf:3: conflux: given twice (first on line 2)"},
       {"max-connections 0", "t.conf:2: max-connections: expected a number 1-1000000, got '0'"},
       {"max-circuit-dirtiness 10m",
        "t.conf:2: max-circuit-dirtiness: expected seconds 1-2592000, got '10m'"},
