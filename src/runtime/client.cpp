@@ -1,5 +1,7 @@
 #include "runtime/client.h"
 
+#include <asio/experimental/awaitable_operators.hpp>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -19,6 +21,7 @@ namespace tc::runtime {
 using asio::awaitable;
 using asio::use_awaitable;
 using Clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;  // a && b: both legs at once
 
 namespace {
 constexpr auto kChannelTimeout = std::chrono::seconds(20);
@@ -230,15 +233,27 @@ struct TorClient::Impl {
       hops.push_back(to_target(**guard));
       hops.push_back(to_target(**middle));
       hops.push_back(to_target(**exit));
-      auto r = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
+      // Conflux: the second leg is built at the same time as the first.
+      auto hops2 = conflux_second_path(*nd, *guard, *middle, *exit, failed, rng);
+      std::optional<Result<PoolCircuit>> r2;
+      Result<PoolCircuit> r = Error(ErrorKind::kInternal, "not built");
+      if (hops2) {
+        auto [a, b] = co_await (build_on_path(std::move(hops), false) && build_on_path(std::move(*hops2), false));
+        r = std::move(a);
+        r2 = std::move(b);
+      } else {
+        r = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
+      }
       if (r) {
         r->exit_id = (*exit)->id();
-        auto linked = co_await add_conflux_leg(*r, *guard, *middle, *exit, failed, rng);
+        auto linked = co_await link_second_leg(*r, std::move(r2));
         if (linked) {
           circuits.push_back(*r);
           co_return r;
         }
         r = std::move(linked).error();
+      } else if (r2 && *r2) {
+        (*r2)->circ->destroy(0);
       }
       last = r.error();
       LOG_INFO("circuit build failed: %s", r.error().message().c_str());
@@ -255,38 +270,47 @@ struct TorClient::Impl {
     co_return *last;
   }
 
-  // Conflux (prop 329 §2.2): a second leg to the same exit through another
-  // guard and another middle, linked with the first, so the exit can send
-  // over both. Without a second guard or middle, or when the second leg
-  // cannot be built, the first stays a plain circuit. An error means the
-  // first circuit was lost while linking.
-  awaitable<Status> add_conflux_leg(PoolCircuit &pc, const path::Relay *guard, const path::Relay *middle,
-                                    const path::Relay *exit, std::vector<const path::Relay *> avoid,
-                                    const path::RandomSource &rng) {
-    auto nd = dir.netdir();
-    if (!cfg.conflux || !nd || !pc.circ->congestion_control()) co_return Status{};
-    if (nd->consensus().param("cfx_enabled", 1, 0, 1) == 0) co_return Status{};
-    if (!exit->rs->protocols.supports(netdoc::Protocol::kConflux, 1)) co_return Status{};
+  // Conflux (prop 329 §2.2): the path of a second leg to the same exit
+  // through another guard and another middle, when the exit speaks
+  // Conflux=1 and conflux is on (ours and the consensus's cfx_enabled);
+  // nullopt otherwise, or when the network has no second guard or middle.
+  std::optional<std::vector<proto::RelayTarget>> conflux_second_path(const path::PathSelector &nd,
+                                                                     const path::Relay *guard,
+                                                                     const path::Relay *middle,
+                                                                     const path::Relay *exit,
+                                                                     std::vector<const path::Relay *> avoid,
+                                                                     const path::RandomSource &rng) {
+    if (!cfg.conflux || !cfg.congestion_control) return std::nullopt;
+    if (nd.consensus().param("cfx_enabled", 1, 0, 1) == 0) return std::nullopt;
+    if (!exit->rs->protocols.supports(netdoc::Protocol::kConflux, 1)) return std::nullopt;
     std::array<const path::Relay *, 2> not_guards{exit, guard};
-    auto guard2 = pick_guard(*nd, not_guards);
-    if (!guard2 || *guard2 == guard) co_return Status{};
+    auto guard2 = pick_guard(nd, not_guards);
+    if (!guard2 || *guard2 == guard) return std::nullopt;
     avoid.push_back(guard);
     avoid.push_back(*guard2);
     avoid.push_back(middle);
     avoid.push_back(exit);
-    auto middle2 = nd->choose_middle(rng, avoid);
-    if (!middle2) co_return Status{};
-    std::vector<proto::RelayTarget> hops{to_target(**guard2), to_target(**middle2), to_target(*exit)};
-    auto leg = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
-    if (!leg) {
-      LOG_INFO("circuit %08x stays without conflux: second leg: %s", pc.circ->id(), leg.error().message().c_str());
+    auto middle2 = nd.choose_middle(rng, avoid);
+    if (!middle2) return std::nullopt;
+    return std::vector<proto::RelayTarget>{to_target(**guard2), to_target(**middle2), to_target(*exit)};
+  }
+
+  // Links the first circuit with its second leg, when there is one and both
+  // have congestion control with the exit; otherwise the first stays a
+  // plain circuit (and a second leg is closed). An error means the first
+  // circuit was lost while linking.
+  awaitable<Status> link_second_leg(PoolCircuit &pc, std::optional<Result<PoolCircuit>> leg) {
+    if (!leg) co_return Status{};
+    if (!*leg) {
+      LOG_INFO("circuit %08x stays without conflux: second leg: %s", pc.circ->id(), leg->error().message().c_str());
       co_return Status{};
     }
-    if (!leg->circ->congestion_control()) {
-      leg->circ->destroy(0);
+    auto second = (*leg)->circ;
+    if (!pc.circ->congestion_control() || !second->congestion_control()) {
+      second->destroy(0);
       co_return Status{};
     }
-    std::vector<std::shared_ptr<TorCircuit>> legs{pc.circ, leg->circ};
+    std::vector<std::shared_ptr<TorCircuit>> legs{pc.circ, second};
     auto st = co_await TorCircuit::link_conflux(std::move(legs), cbt.timeout());
     if (!st) co_return std::move(st).error().context("conflux");
     LOG_INFO("circuit %08x: conflux set of %zu legs", pc.circ->id(), pc.circ->conflux_legs());
