@@ -18,6 +18,7 @@ stalled-readers  N (default 1000) SOCKS streams GET /100M and never read.
                  daemon still serves a fetch.
 """
 import concurrent.futures
+import os
 import socket
 import sys
 import threading
@@ -188,6 +189,11 @@ def stalled_readers_case(net, n):
             # Every stream may fill its XOFF allowance first (how fast
             # depends on the exits); then RSS must stay flat: 20 s that add
             # at most 5% + 4 MB, within 4 minutes, never above the bound.
+            # Under ASan (freed memory in quarantine, padded blocks) only the
+            # flattening is checked; the bound holds in the normal build.
+            sanitized = bool(os.environ.get("TORCLIENT_SANITIZED"))
+            if sanitized:
+                log("sanitizer build: the bound is not checked, only that RSS flattens")
             samples = []
             flat = False
             for _ in range(24):
@@ -195,7 +201,8 @@ def stalled_readers_case(net, n):
                 check(d.alive(), "torclientd died:\n%s" % d.tail(30))
                 samples.append(faultnet.vm_rss_kb(d.proc.pid))
                 log("VmRSS %d kB (base %d kB)" % (samples[-1], base_kb))
-                check(samples[-1] <= bound_kb, "VmRSS %d kB over the bound %d kB" % (samples[-1], bound_kb))
+                check(sanitized or samples[-1] <= bound_kb,
+                      "VmRSS %d kB over the bound %d kB" % (samples[-1], bound_kb))
                 if len(samples) >= 4 and samples[-1] <= samples[-3] * 1.05 + 4096:
                     flat = True
                     break
