@@ -248,6 +248,7 @@ awaitable<Status> TorCircuit::wait_hops(size_t hops, std::chrono::milliseconds t
 }
 
 void TorCircuit::flush() {
+  if (destroy_done_) outbox_.clear();  // nothing after a DESTROY
   if (outbox_.empty()) return;
   if (ch_ && ch_->is_open())
     for (auto &c : outbox_) ch_->send(c);
@@ -376,13 +377,26 @@ awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircui
   cell::ConfluxLink link;
   crypto::random_bytes(link.nonce);  // prop 329 §2.2: a secret, never logged
   link.desired_ux = cell::conflux_ux::kHighThroughput;
+  // Every leg must be open before any LINK goes out; otherwise all are
+  // closed here (none may linger half-linked at the relays).
   for (auto &l : legs) {
-    if (l->status_ != CircuitStatus::kOpen) co_return Error(ErrorKind::kClosed, "conflux leg is not open");
+    if (l->status_ == CircuitStatus::kOpen) continue;
+    Error why = l->failure_ ? *l->failure_ : Error(ErrorKind::kClosed, "conflux leg is not open");
+    for (auto &o : legs) o->destroy(0);
+    co_return why.context("conflux");
+  }
+  for (auto &l : legs) {
     l->cfx_ = shared;
     l->cfx_leg_ = shared->set.add_leg();
     shared->legs.push_back(l);
     auto st = l->circ_.send_conflux_link(link, l->outbox_);
-    if (!st) co_return std::move(st).error().context("conflux leg " + std::to_string(l->cfx_leg_));
+    if (!st) {
+      for (auto &o : legs) {
+        o->cfx_.reset();
+        o->destroy(0);
+      }
+      co_return std::move(st).error().context("conflux leg " + std::to_string(l->cfx_leg_));
+    }
     l->flush();
   }
   auto deadline = Clock::now() + timeout;
@@ -413,6 +427,15 @@ awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircui
     LOG_INFO("circuit %08x: conflux leg left out: %s", l->id(), why.message().c_str());
     l->cfx_.reset();  // its loss is not the set's
     l->destroy(0);
+  }
+  // The primary may have died while we waited for the other legs.
+  if (legs[0]->status_ != CircuitStatus::kOpen) {
+    Error why = legs[0]->failure_ ? *legs[0]->failure_ : Error(ErrorKind::kClosed, "primary leg closed");
+    for (auto &o : legs) {
+      o->cfx_.reset();
+      o->destroy(0);
+    }
+    co_return why.context("linking conflux leg 0");
   }
   shared->established = true;
   legs[0]->cfx_others_ = std::move(others);
@@ -462,6 +485,7 @@ void TorCircuit::fail(Error why) {
 
 void TorCircuit::destroy(uint8_t reason) {
   fail(Error(ErrorKind::kClosed, "circuit closed"));
+  outbox_.clear();
   if (ch_) {
     // Once per circuit, and not back to a relay that destroyed it.
     if (!destroy_done_ && ch_->is_open()) ch_->send(circ_.make_destroy(reason));

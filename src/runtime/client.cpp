@@ -306,7 +306,8 @@ struct TorClient::Impl {
       co_return Status{};
     }
     auto second = (*leg)->circ;
-    if (!pc.circ->congestion_control() || !second->congestion_control()) {
+    if (second->status() != CircuitStatus::kOpen || !pc.circ->congestion_control() ||
+        !second->congestion_control()) {
       second->destroy(0);
       co_return Status{};
     }
