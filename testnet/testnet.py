@@ -282,6 +282,7 @@ def common_torrc(net, node, datadir):
         "ContactInfo %s@testnet.example" % node["nickname"],
         "RunAsDaemon 0",
         "Log notice file %s" % os.path.join(datadir, "notice.log"),
+        *(["Log info file %s" % os.path.join(datadir, "info.log")] if os.environ.get("TESTNET_INFO_LOG") else []),
         "SafeLogging 0",
         "LogTimeGranularity 1",
         "ProtocolWarnings 1",

@@ -317,7 +317,10 @@ void TorCircuit::on_event(proto::CircuitEvent &event) {
         } else if constexpr (std::is_same_v<T, proto::EvConfluxSwitch>) {
           if (cfx_) (void)cfx_->set.on_switch(cfx_leg_, ev.relative_seq);
         } else if constexpr (std::is_same_v<T, proto::EvConfluxLinked>) {
+          // Answered at once: the exit measures this leg's first RTT from
+          // its LINKED to our LINKED_ACK (prop 329 §2.2).
           cfx_linked_ = true;
+          circ_.send_conflux_linked_ack(outbox_);
           progress_.notify_all();
         }
       },
@@ -369,22 +372,21 @@ void TorCircuit::deliver_ordered(cell::RelayCommand command, uint16_t stream_id,
   on_event(*r);
 }
 
-awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircuit>> legs,
-                                           std::chrono::milliseconds timeout) {
-  if (legs.empty()) co_return Error(ErrorKind::kInvalidArgument, "conflux set without legs");
+Status TorCircuit::begin_conflux_link(const std::vector<std::shared_ptr<TorCircuit>> &legs) {
+  if (legs.empty()) return Error(ErrorKind::kInvalidArgument, "conflux set without legs");
+  // Every leg must be open before any LINK goes out; otherwise all are
+  // closed here (none may linger half-linked at the relays).
+  for (auto &l : legs) {
+    if (l->status_ == CircuitStatus::kOpen && !l->cfx_) continue;
+    Error why = l->failure_ ? *l->failure_ : Error(ErrorKind::kClosed, "conflux leg is not open");
+    for (auto &o : legs) o->destroy(0);
+    return why.context("conflux");
+  }
   auto shared = std::make_shared<ConfluxShared>();
   shared->primary = legs[0];
   cell::ConfluxLink link;
   crypto::random_bytes(link.nonce);  // prop 329 §2.2: a secret, never logged
   link.desired_ux = cell::conflux_ux::kHighThroughput;
-  // Every leg must be open before any LINK goes out; otherwise all are
-  // closed here (none may linger half-linked at the relays).
-  for (auto &l : legs) {
-    if (l->status_ == CircuitStatus::kOpen) continue;
-    Error why = l->failure_ ? *l->failure_ : Error(ErrorKind::kClosed, "conflux leg is not open");
-    for (auto &o : legs) o->destroy(0);
-    co_return why.context("conflux");
-  }
   for (auto &l : legs) {
     l->cfx_ = shared;
     l->cfx_leg_ = shared->set.add_leg();
@@ -395,10 +397,24 @@ awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircui
         o->cfx_.reset();
         o->destroy(0);
       }
-      co_return std::move(st).error().context("conflux leg " + std::to_string(l->cfx_leg_));
+      return std::move(st).error().context("conflux leg " + std::to_string(l->cfx_leg_));
     }
     l->flush();
   }
+  return Status{};
+}
+
+awaitable<Status> TorCircuit::await_conflux_linked(std::vector<std::shared_ptr<TorCircuit>> legs,
+                                                   std::chrono::milliseconds timeout) {
+  if (legs.empty() || !legs[0]->cfx_) co_return Error(ErrorKind::kInvalidArgument, "no conflux link begun");
+  auto shared = legs[0]->cfx_;
+  auto close_all = [&](Error why) {
+    for (auto &o : legs) {
+      o->fail(why);  // the primary's streams learn why
+      o->cfx_.reset();
+      o->destroy(0);
+    }
+  };
   auto deadline = Clock::now() + timeout;
   std::vector<std::shared_ptr<TorCircuit>> others;
   for (size_t i = 0; i < legs.size(); ++i) {
@@ -409,41 +425,42 @@ awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircui
       co_await l->progress_.wait(deadline - now);
     }
     if (l->cfx_linked_ && l->status_ == CircuitStatus::kOpen) {
-      // The exit measures this leg's first RTT from LINKED to this ACK.
-      l->circ_.send_conflux_linked_ack(l->outbox_);
-      l->flush();
       if (i > 0) others.push_back(l);
       continue;
     }
     Error why = l->failure_ ? *l->failure_
                             : Error(ErrorKind::kTimeout, "no CONFLUX_LINKED in " + std::to_string(timeout.count()) + " ms");
     if (i == 0) {
-      for (auto &o : legs) {
-        o->cfx_.reset();
-        o->destroy(0);
-      }
-      co_return why.context("linking conflux leg 0");
+      why = std::move(why).context("linking conflux leg 0");
+      close_all(why);
+      co_return why;
     }
+    // The exit sends on a leg only after its LINKED, which never came
+    // here: nothing of the set's was lost with it.
     LOG_INFO("circuit %08x: conflux leg left out: %s", l->id(), why.message().c_str());
     l->cfx_.reset();  // its loss is not the set's
     l->destroy(0);
   }
   // The primary may have died while we waited for the other legs.
   if (legs[0]->status_ != CircuitStatus::kOpen) {
-    Error why = legs[0]->failure_ ? *legs[0]->failure_ : Error(ErrorKind::kClosed, "primary leg closed");
-    for (auto &o : legs) {
-      o->cfx_.reset();
-      o->destroy(0);
-    }
-    co_return why.context("linking conflux leg 0");
+    Error why = (legs[0]->failure_ ? *legs[0]->failure_ : Error(ErrorKind::kClosed, "primary leg closed"))
+                    .context("linking conflux leg 0");
+    close_all(why);
+    co_return why;
   }
   shared->established = true;
   legs[0]->cfx_others_ = std::move(others);
   co_return Status{};
 }
 
+awaitable<Status> TorCircuit::link_conflux(std::vector<std::shared_ptr<TorCircuit>> legs,
+                                           std::chrono::milliseconds timeout) {
+  if (auto st = begin_conflux_link(legs); !st) co_return st;
+  co_return co_await await_conflux_linked(std::move(legs), timeout);
+}
+
 size_t TorCircuit::conflux_legs() const {
-  if (!cfx_ || cfx_leg_ != 0) return 0;
+  if (!cfx_ || cfx_leg_ != 0 || !cfx_->established) return 0;
   return 1 + cfx_others_.size();
 }
 
@@ -470,8 +487,9 @@ void TorCircuit::fail(Error why) {
   for (auto &[id, s] : streams) s->failed(why);
   progress_.notify_all();
   // A linked conflux set lives and dies whole: what was in flight on a lost
-  // leg cannot be recovered (we do not implement prop 329 resumption).
-  if (cfx_ && cfx_->established && !cfx_->torn_down) {
+  // leg cannot be recovered (we do not implement prop 329 resumption). While
+  // linking, that holds from a leg's LINKED on: the exit may send on it.
+  if (cfx_ && (cfx_->established || cfx_linked_) && !cfx_->torn_down) {
     cfx_->torn_down = true;
     Error set_why = Error(ErrorKind::kClosed, "conflux set closed: leg " + std::to_string(cfx_leg_) + ": " + why.message());
     for (auto &w : cfx_->legs) {

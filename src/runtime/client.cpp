@@ -56,6 +56,9 @@ struct PoolCircuit {
   std::optional<IsolationKey> isolation;  // set by the first stream
   std::optional<Clock::time_point> dirty_since;
   bool one_hop = false;
+  // Built as a conflux pair (whether or not the exit linked it): what
+  // keep_preemptive() keeps ready.
+  bool conflux_build = false;
   netdoc::Sha1Digest exit_id{};
 };
 
@@ -190,8 +193,14 @@ struct TorClient::Impl {
 
   // ---- circuits ----
   // A three-hop circuit whose exit allows `port` (0: any exit, for
-  // preemptive circuits with no prediction yet).
-  awaitable<Result<PoolCircuit>> build_circuit(uint16_t port) {
+  // preemptive circuits with no prediction yet). With `conflux`, a second
+  // leg to the same exit is built at the same time and the two are linked
+  // (prop 329) before the circuit is handed out: linking costs a round trip
+  // to the exit, so circuits that a stream is waiting for are built plain,
+  // and conflux sets are built ahead of need (keep_preemptive), as C tor
+  // does. (A stream cannot ride on a leg before its LINKED_ACK: a C tor
+  // 0.4.9 exit answered such a BEGIN with CONNECTED and then sent no data.)
+  awaitable<Result<PoolCircuit>> build_circuit(uint16_t port, bool conflux) {
     auto nd = dir.netdir();
     if (!nd) co_return Error(ErrorKind::kNotFound, "no directory yet");
     std::optional<Error> last;
@@ -234,7 +243,8 @@ struct TorClient::Impl {
       hops.push_back(to_target(**middle));
       hops.push_back(to_target(**exit));
       // Conflux: the second leg is built at the same time as the first.
-      auto hops2 = conflux_second_path(*nd, *guard, *middle, *exit, failed, rng);
+      std::optional<std::vector<proto::RelayTarget>> hops2;
+      if (conflux) hops2 = conflux_second_path(*nd, *guard, *middle, *exit, failed, rng);
       std::optional<Result<PoolCircuit>> r2;
       Result<PoolCircuit> r = Error(ErrorKind::kInternal, "not built");
       if (hops2) {
@@ -246,6 +256,7 @@ struct TorClient::Impl {
       }
       if (r) {
         r->exit_id = (*exit)->id();
+        r->conflux_build = conflux;
         auto linked = co_await link_second_leg(*r, std::move(r2));
         if (linked) {
           circuits.push_back(*r);
@@ -363,15 +374,22 @@ struct TorClient::Impl {
   }
 
   PoolCircuit *find_circuit(uint16_t port, const IsolationKey &iso, const std::vector<uint32_t> &avoid) {
+    // Best first: a linked conflux set this isolation group already uses, a
+    // clean linked set, a plain circuit the group uses, a clean plain one.
+    // A group moves to a conflux set once one is ready: its first streams
+    // may have gone on a plain circuit built while they waited.
     PoolCircuit *best = nullptr;
+    int best_score = -1;
     for (auto &pc : circuits) {
       if (pc.one_hop || pc.circ->status() != CircuitStatus::kOpen || too_dirty(pc)) continue;
       if (pc.isolation && !(*pc.isolation == iso)) continue;
       if (std::find(avoid.begin(), avoid.end(), pc.circ->id()) != avoid.end()) continue;
       if (!exit_allows(pc, port)) continue;
-      // Prefer circuits already in use by this isolation group: keep clean
-      // ones for other groups.
-      if (!best || (pc.isolation && !best->isolation)) best = &pc;
+      int score = (pc.circ->conflux_legs() > 1 ? 2 : 0) + (pc.isolation ? 1 : 0);
+      if (score > best_score) {
+        best = &pc;
+        best_score = score;
+      }
     }
     return best;
   }
@@ -380,7 +398,7 @@ struct TorClient::Impl {
                                                               const std::vector<uint32_t> &avoid) {
     PoolCircuit *pc = find_circuit(port, iso, avoid);
     if (!pc) {
-      auto built = co_await build_circuit(port);
+      auto built = co_await build_circuit(port, /*conflux=*/false);
       if (!built) co_return std::move(built).error();
       pc = nullptr;
       for (auto &c : circuits)
@@ -469,7 +487,7 @@ struct TorClient::Impl {
         dir.set_progress(75, "enough_dirinfo");
       }
       dir.set_progress(90, "circuit_create");
-      auto c = co_await build_circuit(0);
+      auto c = co_await build_circuit(0, /*conflux=*/false);
       if (!c) {
         bootstrap_error = c.error();
         LOG_WARN("bootstrap: first circuit failed: %s", c.error().message().c_str());
@@ -507,9 +525,11 @@ struct TorClient::Impl {
     for (uint16_t port : ports) {
       size_t clean = 0;
       for (auto &pc : circuits)
-        if (!pc.one_hop && !pc.isolation && pc.circ->status() == CircuitStatus::kOpen && exit_allows(pc, port)) ++clean;
+        if (!pc.one_hop && !pc.isolation && pc.conflux_build && pc.circ->status() == CircuitStatus::kOpen &&
+            exit_allows(pc, port))
+          ++clean;
       if (clean < kPreemptiveCircuits) {
-        auto r = co_await build_circuit(port);
+        auto r = co_await build_circuit(port, cfg.conflux && cfg.congestion_control);
         if (!r) LOG_INFO("preemptive circuit: %s", r.error().message().c_str());
         co_return;  // one at a time
       }

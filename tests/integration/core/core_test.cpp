@@ -152,6 +152,7 @@ awaitable<Result<Fetch>> http_get(std::shared_ptr<TorCircuit> circ, std::string 
 class Core : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    if (const char *l = std::getenv("TORCLIENT_TEST_DEBUG"); l && *l == '1') tc::log::set_level(tc::log::Level::kDebug);
     g_net = testnet::load_testnet();
     for (auto &r : g_net.relays)
       if (!r.log.empty()) {
