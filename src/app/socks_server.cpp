@@ -25,6 +25,7 @@ constexpr auto kAwait = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr size_t kUpBufferMin = 2 * 1024;  // client -> Tor, first reads
 constexpr size_t kUpBuffer = 16 * 1024;    // client -> Tor, per read at most
 constexpr size_t kDownBuffer = 16 * 1024;  // Tor -> client, per write
+constexpr size_t kDownWrite = 64 * 1024;   // Tor -> client, per zero-copy write at most
 constexpr size_t kCoalesceBytes = kDownBuffer;  // gather this much before a write when we can
 constexpr size_t kMaxDrain = 1 << 20;      // bytes we read and drop while lingering
 
@@ -389,7 +390,8 @@ asio::awaitable<void> SocksSession::upstream(std::shared_ptr<SocksSession> self)
 
 asio::awaitable<void> SocksSession::downstream() {
   auto self = shared_from_this();
-  std::vector<uint8_t> buf(kDownBuffer);
+  std::vector<uint8_t> buf;  // only with a rate limit; otherwise zero-copy
+  if (down_rate_) buf.resize(kDownBuffer);
   bool client_gone = false;
   for (;;) {
     if (closing_) break;
@@ -412,6 +414,27 @@ asio::awaitable<void> SocksSession::downstream() {
     if (down_rate_ && stream_->readable_bytes() > 0) {
       if (!co_await throttle(*down_rate_, down_rate_timer_, std::min(cap, stream_->readable_bytes()))) break;
       cap = std::min<size_t>(cap, down_rate_->available(Clock::now()));
+    }
+    if (!down_rate_ && stream_->readable_bytes() > 0) {
+      // Straight from the stream's buffer to the socket: no copy, and up to
+      // kDownWrite per write. The stream holds the bytes until written.
+      std::array<ByteSpan, kDownWrite / ChunkQueue::kChunk + 1> spans;
+      size_t k = stream_->peek_now(spans, kDownWrite);
+      std::array<asio::const_buffer, spans.size()> bufs{};  // unused ones stay empty
+      size_t n = 0;
+      for (size_t i = 0; i < k; ++i) {
+        bufs[i] = asio::buffer(spans[i].data(), spans[i].size());
+        n += spans[i].size();
+      }
+      srv_->bytes_from_tor_ += n;
+      last_down_ = Clock::now();
+      auto [ec, w] = co_await asio::async_write(sock_, bufs, kAwait);
+      stream_->consume_now(w);
+      if (ec) {
+        client_gone = true;
+        break;
+      }
+      continue;
     }
     size_t n = stream_->read_now(MutableByteSpan(buf.data(), cap));
     if (n > 0) {

@@ -111,6 +111,13 @@ size_t TorStream::read_now(MutableByteSpan buf) {
   return n;
 }
 
+void TorStream::consume_now(size_t n) {
+  n = std::min(n, inbound_.size());
+  if (n == 0) return;
+  inbound_.consume(n);
+  consumed(n);
+}
+
 awaitable<Result<size_t>> TorStream::read_some(MutableByteSpan buf) {
   auto self = shared_from_this();
   for (;;) {

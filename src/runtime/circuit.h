@@ -39,6 +39,10 @@ class TorStream : public std::enable_shared_from_this<TorStream> {
   // Non-blocking forms, for event loops outside the runtime (C API).
   size_t readable_bytes() const { return inbound_.size(); }
   size_t read_now(MutableByteSpan buf);
+  // Zero-copy reading: the buffered bytes in place (see ChunkQueue::peek),
+  // then consume_now() once they were used; only one reader may do this.
+  size_t peek_now(std::span<ByteSpan> out, size_t max_bytes) const { return inbound_.peek(out, max_bytes); }
+  void consume_now(size_t n);
   // Bytes that can be sent now without waiting for a window.
   size_t writable_now() const;
   Result<size_t> write_now(ByteSpan data);

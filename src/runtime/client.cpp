@@ -81,6 +81,9 @@ struct TorClient::Impl {
   path::CircuitBuildTimes cbt;
   size_t cbt_unsaved = 0;
   Event bootstrapped;
+  // A stream took a clean circuit: keep_preemptive() replaces it at once.
+  Event clean_circuit_taken;
+  bool building_preemptive = false;
   bool is_bootstrapped = false;
   std::optional<Error> bootstrap_error;
   std::map<uint16_t, Clock::time_point> predicted_ports;
@@ -94,7 +97,8 @@ struct TorClient::Impl {
         dir(o.io_.get_executor(),
             DirectoryOptions{std::move(auths), cfg.cache_dir,
                              path::PathOptions{cfg.test_network, !cfg.test_network, true}}),
-        bootstrapped(o.io_.get_executor()) {}
+        bootstrapped(o.io_.get_executor()),
+        clean_circuit_taken(o.io_.get_executor()) {}
 
   // ---- guards (guard-spec, via path::GuardManager; state in config-dir) ----
   std::string guards_file() const { return cfg.config_dir.empty() ? "" : cfg.config_dir + "/guards"; }
@@ -196,9 +200,9 @@ struct TorClient::Impl {
   // preemptive circuits with no prediction yet). With `conflux`, a second
   // leg to the same exit is built at the same time and the two are linked
   // (prop 329) before the circuit is handed out: linking costs a round trip
-  // to the exit, so circuits that a stream is waiting for are built plain,
-  // and conflux sets are built ahead of need (keep_preemptive), as C tor
-  // does. (A stream cannot ride on a leg before its LINKED_ACK: a C tor
+  // to the exit, so circuits that a new isolation group's stream is waiting
+  // for are built plain, and conflux sets are built ahead of need
+  // (keep_preemptive, and the first circuit at bootstrap). (A stream cannot ride on a leg before its LINKED_ACK: a C tor
   // 0.4.9 exit answered such a BEGIN with CONNECTED and then sent no data.)
   awaitable<Result<PoolCircuit>> build_circuit(uint16_t port, bool conflux) {
     auto nd = dir.netdir();
@@ -374,10 +378,9 @@ struct TorClient::Impl {
   }
 
   PoolCircuit *find_circuit(uint16_t port, const IsolationKey &iso, const std::vector<uint32_t> &avoid) {
-    // Best first: a linked conflux set this isolation group already uses, a
-    // clean linked set, a plain circuit the group uses, a clean plain one.
-    // A group moves to a conflux set once one is ready: its first streams
-    // may have gone on a plain circuit built while they waited.
+    // Best first: a circuit this isolation group already uses (its streams
+    // stay together, with one exit, as in C tor), a linked conflux set
+    // among those; then a clean linked set, then a clean plain circuit.
     PoolCircuit *best = nullptr;
     int best_score = -1;
     for (auto &pc : circuits) {
@@ -385,7 +388,7 @@ struct TorClient::Impl {
       if (pc.isolation && !(*pc.isolation == iso)) continue;
       if (std::find(avoid.begin(), avoid.end(), pc.circ->id()) != avoid.end()) continue;
       if (!exit_allows(pc, port)) continue;
-      int score = (pc.circ->conflux_legs() > 1 ? 2 : 0) + (pc.isolation ? 1 : 0);
+      int score = (pc.isolation ? 2 : 0) + (pc.circ->conflux_legs() > 1 ? 1 : 0);
       if (score > best_score) {
         best = &pc;
         best_score = score;
@@ -405,7 +408,10 @@ struct TorClient::Impl {
         if (c.circ == built->circ) pc = &c;
       if (!pc) co_return Error(ErrorKind::kClosed, "circuit vanished");
     }
-    if (!pc->isolation) pc->isolation = iso;
+    if (!pc->isolation) {
+      pc->isolation = iso;
+      clean_circuit_taken.notify_all();
+    }
     if (!pc->dirty_since) pc->dirty_since = Clock::now();
     co_return pc->circ;
   }
@@ -487,7 +493,10 @@ struct TorClient::Impl {
         dir.set_progress(75, "enough_dirinfo");
       }
       dir.set_progress(90, "circuit_create");
-      auto c = co_await build_circuit(0, /*conflux=*/false);
+      // The first circuit is a conflux set when it can be: the first
+      // isolation group stays on it (C tor builds its first circuit plain,
+      // which saves the link round trip but leaves that group one leg).
+      auto c = co_await build_circuit(0, cfg.conflux && cfg.congestion_control);
       if (!c) {
         bootstrap_error = c.error();
         LOG_WARN("bootstrap: first circuit failed: %s", c.error().message().c_str());
@@ -506,14 +515,18 @@ struct TorClient::Impl {
         auto st = co_await dir.refresh(now, [this]() { return dir_circuit(); });
         if (!st) LOG_WARN("directory refresh: %s", st.error().message().c_str());
       }
-      co_await keep_preemptive();
-      co_await sleep(std::chrono::seconds(1));
+      // After a preemptive circuit was built, look again at once: streams
+      // may have taken clean circuits meanwhile.
+      if (!co_await keep_preemptive()) co_await clean_circuit_taken.wait(std::chrono::seconds(1));
     }
   }
 
   // path-spec §2.1.1: keep clean circuits ready for the ports used lately.
-  awaitable<void> keep_preemptive() {
-    if (building > 0) co_return;
+  // True if it built one.
+  awaitable<bool> keep_preemptive() {
+    // One preemptive build at a time; circuits built for waiting streams
+    // do not hold it up.
+    if (building_preemptive) co_return false;
     auto now = Clock::now();
     for (auto it = predicted_ports.begin(); it != predicted_ports.end();) {
       if (now - it->second > std::chrono::hours(1)) it = predicted_ports.erase(it);
@@ -529,11 +542,14 @@ struct TorClient::Impl {
             exit_allows(pc, port))
           ++clean;
       if (clean < kPreemptiveCircuits) {
+        building_preemptive = true;
         auto r = co_await build_circuit(port, cfg.conflux && cfg.congestion_control);
+        building_preemptive = false;
         if (!r) LOG_INFO("preemptive circuit: %s", r.error().message().c_str());
-        co_return;  // one at a time
+        co_return r.ok();  // one at a time
       }
     }
+    co_return false;
   }
 
   awaitable<void> sleep(std::chrono::steady_clock::duration d) {
@@ -550,6 +566,7 @@ struct TorClient::Impl {
     for (auto &[id, ch] : channels) ch->close(Error(ErrorKind::kClosed, "client shutting down"));
     channels.clear();
     bootstrapped.notify_all();
+    clean_circuit_taken.notify_all();
   }
 };
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <span>
 
 #include "util/bytes.h"
 
@@ -31,6 +32,38 @@ class ChunkQueue {
       tail_ += n;
       size_ += n;
       data = data.subspan(n);
+    }
+  }
+
+  // The bytes at the front, in place, as up to out.size() spans of at most
+  // max_bytes in all; returns how many spans. They stay valid until
+  // consume() passes them (appending does not move them).
+  size_t peek(std::span<ByteSpan> out, size_t max_bytes) const {
+    size_t k = 0, off = head_, left = std::min(max_bytes, size_);
+    for (size_t i = 0; i < chunks_.size() && k < out.size() && left > 0; ++i) {
+      size_t end = i + 1 == chunks_.size() ? tail_ : kChunk;
+      size_t n = std::min(left, end - off);
+      out[k++] = ByteSpan(chunks_[i]->data() + off, n);
+      left -= n;
+      off = 0;
+    }
+    return k;
+  }
+
+  // Drops n bytes (at most size()) from the front.
+  void consume(size_t n) {
+    n = std::min(n, size_);
+    while (n > 0) {
+      size_t end = chunks_.size() == 1 ? tail_ : kChunk;
+      size_t k = std::min(n, end - head_);
+      head_ += k;
+      size_ -= k;
+      n -= k;
+      if (head_ == end) {
+        chunks_.pop_front();
+        head_ = 0;
+        if (chunks_.empty()) tail_ = 0;
+      }
     }
   }
 
