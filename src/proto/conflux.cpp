@@ -1,5 +1,7 @@
 #include "proto/conflux.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
 namespace tc::proto {
@@ -44,23 +46,57 @@ bool ConfluxSet::take_if_next(uint64_t seq) {
   return true;
 }
 
-Status ConfluxSet::hold(uint64_t seq, ConfluxMessage msg) {
-  if (held_.size() >= max_queued_)
-    return Error(ErrorKind::kExhausted, "conflux: " + std::to_string(held_.size()) +
-                                            " messages out of order, waiting for sequence number " +
-                                            std::to_string(last_delivered_ + 1));
-  if (!held_.emplace(seq, std::move(msg)).second)
+Status ConfluxSet::hold(uint64_t seq, RelayCommand command, uint16_t stream_id, ByteSpan body) {
+  if (seq <= last_delivered_)
+    return Error(ErrorKind::kProtocol, "conflux: sequence number " + std::to_string(seq) + " was already delivered");
+  // Distance past the next expected number: also the most that can be held.
+  uint64_t ahead = seq - last_delivered_ - 1;
+  if (ahead > max_queued_)
+    return Error(ErrorKind::kExhausted, "conflux: sequence number " + std::to_string(seq) + " is " +
+                                            std::to_string(ahead) + " past " + std::to_string(last_delivered_ + 1) +
+                                            ", the next expected (at most " + std::to_string(max_queued_) +
+                                            " held; " + std::to_string(held_count_) + " are)");
+  if (body.size() > cell::kRelayBodyMax) return Error(ErrorKind::kProtocol, "conflux: relay body too long");
+  if (ahead >= ring_.size()) grow(static_cast<size_t>(ahead) + 1);
+  Slot &sl = slot(seq);
+  if (sl.present)
     return Error(ErrorKind::kProtocol, "conflux: sequence number " + std::to_string(seq) + " arrived twice");
-  max_held_seen_ = std::max(max_held_seen_, held_.size());
+  sl.present = true;
+  sl.command = command;
+  sl.stream_id = stream_id;
+  sl.len = static_cast<uint16_t>(body.size());
+  std::memcpy(sl.body.data(), body.data(), body.size());
+  ++held_count_;
+  max_held_seen_ = std::max(max_held_seen_, held_count_);
   return Status{};
 }
 
+void ConfluxSet::grow(size_t need) {
+  // Slots are placed by seq % size: moving to a bigger ring re-places them.
+  size_t cap = std::max<size_t>(ring_.size() * 2, 64);
+  while (cap < need) cap *= 2;
+  cap = std::min(cap, max_queued_ + 1);
+  std::vector<Slot> bigger(cap);
+  for (uint64_t seq = last_delivered_ + 1, seen = 0; seen < held_count_; ++seq) {
+    Slot &old = slot(seq);
+    if (!old.present) continue;
+    bigger[seq % cap] = old;
+    ++seen;
+  }
+  ring_.swap(bigger);
+}
+
+void ConfluxSet::release_if_idle() {
+  // A big ring from a burst of reordering goes back to the heap once empty.
+  if (held_count_ == 0 && ring_.size() > 1024) std::vector<Slot>().swap(ring_);
+}
+
 std::optional<ConfluxMessage> ConfluxSet::pop_ready() {
-  auto it = held_.begin();
-  if (it == held_.end() || it->first != last_delivered_ + 1) return std::nullopt;
-  ConfluxMessage m = std::move(it->second);
-  held_.erase(it);
-  ++last_delivered_;
+  std::optional<ConfluxMessage> m;
+  deliver_ready([&](RelayCommand c, uint16_t id, ByteSpan body) {
+    m = ConfluxMessage{c, id, Bytes(body.begin(), body.end())};
+    return false;  // one at a time
+  });
   return m;
 }
 

@@ -10,7 +10,6 @@
 #pragma once
 #include <array>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <vector>
 
@@ -33,16 +32,15 @@ struct ConfluxMessage {
 
 class ConfluxSet {
  public:
-  // max_queued: the most out-of-order messages held before the set is
-  // declared broken (a bound on memory an exit can make us hold).
+  // max_queued: how far past the next expected sequence number a held
+  // message may be (so also how many can be held) before the set is
+  // declared broken: a bound on the memory an exit can make us hold.
   explicit ConfluxSet(size_t max_queued = 16384) : max_queued_(max_queued) {}
-
   size_t add_leg() {
     legs_.push_back(Leg{});
     return legs_.size() - 1;
   }
   size_t leg_count() const { return legs_.size(); }
-
   // A multiplexed message arrived on `leg`: its absolute sequence number.
   // Errors when it is at or below what was already delivered (a broken or
   // replaying peer).
@@ -50,16 +48,36 @@ class ConfluxSet {
   // True if `seq` is the next to deliver; delivering it is then the
   // caller's job, and the set counts it delivered.
   bool take_if_next(uint64_t seq);
-  // Holds a message that came early. Errors when the queue is full.
-  Status hold(uint64_t seq, ConfluxMessage msg);
+  // Holds a message that came early (a copy of `body`, at most one relay
+  // body). Errors when it is too far ahead or came twice.
+  Status hold(uint64_t seq, cell::RelayCommand command, uint16_t stream_id, ByteSpan body);
+  Status hold(uint64_t seq, const ConfluxMessage &msg) { return hold(seq, msg.command, msg.stream_id, msg.body); }
   // The next held message, if it is now in order.
   std::optional<ConfluxMessage> pop_ready();
+  // Without copies: calls f(command, stream_id, body) for each held message
+  // now in order, in order, while f returns true; `body` is valid during
+  // the call only. Returns how many were delivered.
+  template <class F>
+  size_t deliver_ready(F &&f) {
+    size_t n = 0;
+    while (held_count_ > 0) {
+      Slot &sl = slot(last_delivered_ + 1);
+      if (!sl.present) break;
+      sl.present = false;
+      --held_count_;
+      ++last_delivered_;
+      ++n;
+      if (!f(sl.command, sl.stream_id, ByteSpan(sl.body.data(), sl.len))) break;
+    }
+    release_if_idle();
+    return n;
+  }
   // CONFLUX_SWITCH on `leg`: the sender skipped `relative_seq` numbers on
   // it (they were sent on other legs). The SWITCH itself is not counted.
   Status on_switch(size_t leg, uint32_t relative_seq);
 
   uint64_t delivered() const { return last_delivered_; }
-  size_t held() const { return held_.size(); }
+  size_t held() const { return held_count_; }
   size_t max_held() const { return max_held_seen_; }
   uint64_t leg_received(size_t leg) const { return leg < legs_.size() ? legs_[leg].received : 0; }
   uint64_t leg_switches(size_t leg) const { return leg < legs_.size() ? legs_[leg].switches : 0; }
@@ -70,9 +88,25 @@ class ConfluxSet {
     uint64_t received = 0;  // multiplexed messages that came on this leg
     uint64_t switches = 0;
   };
+  // Held messages live in a ring indexed by sequence number, bodies inline:
+  // no allocation per message (half of all cells wait here when two legs
+  // interleave). The ring grows to the deepest reordering seen, up to
+  // max_queued_ + 1 slots, and is given back when a large one empties.
+  struct Slot {
+    bool present = false;
+    cell::RelayCommand command{};
+    uint16_t stream_id = 0;
+    uint16_t len = 0;
+    std::array<uint8_t, cell::kRelayBodyMax> body;
+  };
+  Slot &slot(uint64_t seq) { return ring_[seq % ring_.size()]; }
+  void grow(size_t need);
+  void release_if_idle();
+
   std::vector<Leg> legs_;
   uint64_t last_delivered_ = 0;
-  std::map<uint64_t, ConfluxMessage> held_;
+  std::vector<Slot> ring_;
+  size_t held_count_ = 0;
   size_t max_queued_;
   size_t max_held_seen_ = 0;
 };

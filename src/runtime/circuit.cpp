@@ -350,13 +350,13 @@ void TorCircuit::conflux_message(const proto::EvConfluxMessage &ev) {
   }
   if (cfx_->set.take_if_next(*seq)) {
     primary->deliver_ordered(ev.command, ev.stream_id, ev.body);
-    while (primary->status_ != CircuitStatus::kClosed) {
-      auto m = cfx_->set.pop_ready();
-      if (!m) break;
-      primary->deliver_ordered(m->command, m->stream_id, m->body);
-    }
+    if (primary->status_ != CircuitStatus::kClosed)
+      cfx_->set.deliver_ready([&](cell::RelayCommand c, uint16_t id, ByteSpan body) {
+        primary->deliver_ordered(c, id, body);
+        return primary->status_ != CircuitStatus::kClosed;
+      });
   } else {
-    auto st = cfx_->set.hold(*seq, proto::ConfluxMessage{ev.command, ev.stream_id, Bytes(ev.body.begin(), ev.body.end())});
+    auto st = cfx_->set.hold(*seq, ev.command, ev.stream_id, ev.body);
     if (!st) {
       LOG_WARN("circuit %08x: %s; closing the conflux set", id(), st.error().message().c_str());
       fail(std::move(st).error());
