@@ -1,5 +1,9 @@
 #include "runtime/channel.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -65,15 +69,34 @@ awaitable<Result<std::shared_ptr<Channel>>> Channel::open(asio::any_io_executor 
   co_return ch;
 }
 
+// Linux: ACK at once instead of delaying. A relay writes its VERSIONS,
+// CERTS, AUTH_CHALLENGE and NETINFO in more than one segment; with Nagle on
+// its side, the later ones wait for our ACK of the first, which a delayed
+// ACK holds back for up to 40 ms. The flag does not stick, so it is set
+// before each handshake read.
+void Channel::quick_ack() {
+#ifdef TCP_QUICKACK
+  int one = 1;
+  (void)::setsockopt(tls_.lowest_layer().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+#endif
+}
+
 awaitable<Status> Channel::handshake() {
   std::error_code ec;
   asio::ip::address addr = asio::ip::make_address(target_.address, ec);
   if (ec) co_return Error(ErrorKind::kInvalidArgument, "bad relay address '" + target_.address + "'");
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms = [&] {
+    return static_cast<long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
+  };
   co_await tls_.lowest_layer().async_connect({addr, target_.port}, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return Error(ErrorKind::kIo, "TCP connect: " + ec.message());
+  LOG_DEBUG("channel to %s: TCP connected after %lld ms", target_.nickname.c_str(), ms());
   tls_.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
   co_await tls_.async_handshake(asio::ssl::stream_base::client, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return Error(ErrorKind::kIo, "TLS handshake: " + ec.message());
+  LOG_DEBUG("channel to %s: TLS up after %lld ms", target_.nickname.c_str(), ms());
 
   // §4.1: VERSIONS first, with 2-byte circuit ids whatever comes later.
   Bytes hello;
@@ -90,6 +113,7 @@ awaitable<Status> Channel::handshake() {
   in_.resize(kReadChunk);
   size_t have = 0;
   while (!got_netinfo) {
+    quick_ack();
     size_t n = co_await tls_.async_read_some(asio::buffer(in_.data() + have, in_.size() - have),
                                              asio::redirect_error(use_awaitable, ec));
     if (ec) co_return Error(ErrorKind::kIo, "reading link handshake: " + ec.message());
@@ -140,6 +164,7 @@ awaitable<Status> Channel::handshake() {
     if (have == in_.size()) co_return Error(ErrorKind::kProtocol, "link handshake cell too large");
   }
 
+  LOG_DEBUG("channel to %s: VERSIONS..NETINFO read after %lld ms", target_.nickname.c_str(), ms());
   // §4.2: the relay proves its identity with CERTS bound to this TLS session.
   X509 *peer = SSL_get1_peer_certificate(tls_.native_handle());
   if (!peer) co_return Error(ErrorKind::kCrypto, "relay presented no TLS certificate");
@@ -167,6 +192,7 @@ awaitable<Status> Channel::handshake() {
   co_await asio::async_write(tls_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
   if (ec) co_return Error(ErrorKind::kIo, "sending NETINFO: " + ec.message());
   bytes_written_ += out.size();
+  LOG_DEBUG("channel to %s: open after %lld ms", target_.nickname.c_str(), ms());
   in_start_ = have;  // leftover bytes (none expected) stay for the read loop
   co_return Status{};
 }

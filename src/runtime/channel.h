@@ -68,6 +68,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
   Channel(asio::any_io_executor ex, asio::ssl::context &tls, ChannelTarget target);
   asio::awaitable<Status> handshake();
+  void quick_ack();
   asio::awaitable<void> read_loop();
   asio::awaitable<void> write_loop();
   void dispatch(cell::Cell &c);
