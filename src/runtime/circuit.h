@@ -122,23 +122,11 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   const proto::Vegas *congestion_control() const { return circ_.congestion_control(); }
 
   // ---- conflux (proposal 329) ----
-  // Links circuits to one exit into a conflux set. begin_conflux_link sends
-  // CONFLUX_LINK on each leg (same nonce); each LINKED is answered at once
-  // with LINKED_ACK (the exit times the leg's RTT by it). legs[0] becomes
-  // the set's primary: streams open on it once linking is done, and
-  // everything we send goes on it; the exit may send on any leg and the set
-  // restores the order. (Not earlier: a C tor 0.4.9 exit answered a BEGIN
-  // that reached it before the leg's LINKED_ACK with CONNECTED, then never
-  // sent data.) Every leg needs congestion control with the exit; an error
-  // means no LINK went out and every leg was closed.
-  static Status begin_conflux_link(const std::vector<std::shared_ptr<TorCircuit>> &legs);
-  // Waits up to `timeout` for every leg's LINKED. A secondary leg that does
-  // not link is closed and left out; an error means the primary did not
-  // link, and then every leg was closed (with the primary's streams).
-  // From its end on, losing any leg closes the whole set (no resumption).
-  static asio::awaitable<Status> await_conflux_linked(std::vector<std::shared_ptr<TorCircuit>> legs,
-                                                      std::chrono::milliseconds timeout);
-  // Both of the above.
+  // Links circuits to one exit into a conflux set (begin_conflux_link, then
+  // await_conflux_linked, below). legs[0] becomes the set's primary: streams
+  // open on it once linking is done, and everything we send goes on it; the
+  // exit may send on any leg and the set restores the order. An error means
+  // every leg was closed.
   static asio::awaitable<Status> link_conflux(std::vector<std::shared_ptr<TorCircuit>> legs,
                                               std::chrono::milliseconds timeout);
   // Legs of the linked set this circuit is the primary of (1 = linked
@@ -151,6 +139,20 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
 
  private:
   friend class TorStream;
+  // The two halves of link_conflux. begin_conflux_link sends CONFLUX_LINK
+  // on each leg (same nonce); each LINKED is answered at once with
+  // LINKED_ACK (the exit times the leg's RTT by it). No stream may open
+  // before linking is done: a C tor 0.4.9 exit answered a BEGIN that reached
+  // it before the leg's LINKED_ACK with CONNECTED, then never sent data.
+  // Every leg needs congestion control with the exit; an error means no
+  // LINK went out and every leg was closed.
+  static Status begin_conflux_link(const std::vector<std::shared_ptr<TorCircuit>> &legs);
+  // Waits up to `timeout` for every leg's LINKED. A secondary leg that does
+  // not link is closed and left out; an error means the primary did not
+  // link, and then every leg was closed (with the primary's streams).
+  // From its end on, losing any leg closes the whole set (no resumption).
+  static asio::awaitable<Status> await_conflux_linked(std::vector<std::shared_ptr<TorCircuit>> legs,
+                                                      std::chrono::milliseconds timeout);
   TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc);
   struct ConfluxShared;
   void on_cell(cell::Cell &c) override;

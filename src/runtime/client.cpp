@@ -83,11 +83,9 @@ struct TorClient::Impl {
   Event bootstrapped;
   // A stream took a clean circuit: keep_preemptive() replaces it at once.
   Event clean_circuit_taken;
-  bool building_preemptive = false;
   bool is_bootstrapped = false;
   std::optional<Error> bootstrap_error;
   std::map<uint16_t, Clock::time_point> predicted_ports;
-  int building = 0;
   bool stopping = false;
   uint64_t closed_bytes_in = 0, closed_bytes_out = 0;
 
@@ -202,8 +200,9 @@ struct TorClient::Impl {
   // (prop 329) before the circuit is handed out: linking costs a round trip
   // to the exit, so circuits that a new isolation group's stream is waiting
   // for are built plain, and conflux sets are built ahead of need
-  // (keep_preemptive, and the first circuit at bootstrap). (A stream cannot ride on a leg before its LINKED_ACK: a C tor
-  // 0.4.9 exit answered such a BEGIN with CONNECTED and then sent no data.)
+  // (keep_preemptive, and the first circuit at bootstrap). (A stream cannot
+  // ride on a leg before its LINKED_ACK: a C tor 0.4.9 exit answered such a
+  // BEGIN with CONNECTED and then sent no data.)
   awaitable<Result<PoolCircuit>> build_circuit(uint16_t port, bool conflux) {
     auto nd = dir.netdir();
     if (!nd) co_return Error(ErrorKind::kNotFound, "no directory yet");
@@ -285,6 +284,10 @@ struct TorClient::Impl {
     co_return *last;
   }
 
+  // Conflux needs congestion control (prop 329 §2.2); both are ours to
+  // turn off.
+  bool want_conflux() const { return cfg.conflux && cfg.congestion_control; }
+
   // Conflux (prop 329 §2.2): the path of a second leg to the same exit
   // through another guard and another middle, when the exit speaks
   // Conflux=1 and conflux is on (ours and the consensus's cfx_enabled);
@@ -295,7 +298,7 @@ struct TorClient::Impl {
                                                                      const path::Relay *exit,
                                                                      std::vector<const path::Relay *> avoid,
                                                                      const path::RandomSource &rng) {
-    if (!cfg.conflux || !cfg.congestion_control) return std::nullopt;
+    if (!want_conflux()) return std::nullopt;
     if (nd.consensus().param("cfx_enabled", 1, 0, 1) == 0) return std::nullopt;
     if (!exit->rs->protocols.supports(netdoc::Protocol::kConflux, 1)) return std::nullopt;
     std::array<const path::Relay *, 2> not_guards{exit, guard};
@@ -334,10 +337,8 @@ struct TorClient::Impl {
   }
 
   awaitable<Result<PoolCircuit>> build_on_path(std::vector<proto::RelayTarget> hops, bool add_to_pool = true) {
-    ++building;
     auto ch = co_await get_channel(hops[0]);
     if (!ch) {
-      --building;
       mark_guard(hops[0].rsa_id, false);
       co_return std::move(ch).error();
     }
@@ -348,7 +349,6 @@ struct TorClient::Impl {
         return nd->consensus().param(n, d, lo, hi);
       });
     auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, cbt.timeout(), cc);
-    --building;
     if (!circ) {
       if (circ.error().kind() == ErrorKind::kTimeout) cbt.add_timeout();
       co_return std::move(circ).error();
@@ -496,7 +496,7 @@ struct TorClient::Impl {
       // The first circuit is a conflux set when it can be: the first
       // isolation group stays on it (C tor builds its first circuit plain,
       // which saves the link round trip but leaves that group one leg).
-      auto c = co_await build_circuit(0, cfg.conflux && cfg.congestion_control);
+      auto c = co_await build_circuit(0, want_conflux());
       if (!c) {
         bootstrap_error = c.error();
         LOG_WARN("bootstrap: first circuit failed: %s", c.error().message().c_str());
@@ -524,9 +524,6 @@ struct TorClient::Impl {
   // path-spec §2.1.1: keep clean circuits ready for the ports used lately.
   // True if it built one.
   awaitable<bool> keep_preemptive() {
-    // One preemptive build at a time; circuits built for waiting streams
-    // do not hold it up.
-    if (building_preemptive) co_return false;
     auto now = Clock::now();
     for (auto it = predicted_ports.begin(); it != predicted_ports.end();) {
       if (now - it->second > std::chrono::hours(1)) it = predicted_ports.erase(it);
@@ -542,9 +539,7 @@ struct TorClient::Impl {
             exit_allows(pc, port))
           ++clean;
       if (clean < kPreemptiveCircuits) {
-        building_preemptive = true;
-        auto r = co_await build_circuit(port, cfg.conflux && cfg.congestion_control);
-        building_preemptive = false;
+        auto r = co_await build_circuit(port, want_conflux());
         if (!r) LOG_INFO("preemptive circuit: %s", r.error().message().c_str());
         co_return r.ok();  // one at a time
       }

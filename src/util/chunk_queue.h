@@ -74,14 +74,8 @@ class ChunkQueue {
       size_t end = chunks_.size() == 1 ? tail_ : kChunk;
       size_t n = std::min(out.size() - done, end - head_);
       std::memcpy(out.data() + done, chunks_.front()->data() + head_, n);
-      head_ += n;
+      consume(n);
       done += n;
-      size_ -= n;
-      if (head_ == end) {  // the front chunk is used up: give it back
-        chunks_.pop_front();
-        head_ = 0;
-        if (chunks_.empty()) tail_ = 0;
-      }
     }
     return done;
   }
