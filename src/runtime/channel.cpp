@@ -4,9 +4,13 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include "crypto/crypto.h"
@@ -21,6 +25,76 @@ using asio::use_awaitable;
 namespace {
 constexpr uint16_t kOurLinkVersions[] = {4, 5};
 constexpr size_t kReadChunk = 64 * 1024;
+// How much one wake-up of the reader may take from TLS before it lets the
+// other channels and the writers run.
+constexpr size_t kDrainBudget = 64 * 1024;
+
+// A BIO over a non-blocking TCP socket: recv/send with MSG_NOSIGNAL (a
+// relay that resets the connection must not kill the process with SIGPIPE,
+// whoever embeds us), EAGAIN as "retry", and the errno kept for messages.
+struct SocketBio {
+  static int write_ex(BIO *b, const char *data, size_t len, size_t *written) {
+    auto *st = static_cast<detail::SocketBioState *>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    for (;;) {
+      ssize_t n = ::send(st->fd, data, len, MSG_NOSIGNAL);
+      if (n >= 0) {
+        *written = static_cast<size_t>(n);
+        return 1;
+      }
+      if (errno == EINTR) continue;
+      st->last_errno = errno;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(b);
+      return 0;
+    }
+  }
+  static int read_ex(BIO *b, char *data, size_t len, size_t *read) {
+    auto *st = static_cast<detail::SocketBioState *>(BIO_get_data(b));
+    BIO_clear_retry_flags(b);
+    for (;;) {
+      ssize_t n = ::recv(st->fd, data, len, 0);
+      if (n > 0) {
+        *read = static_cast<size_t>(n);
+        return 1;
+      }
+      if (n == 0) {
+        st->eof = true;
+        return 0;
+      }
+      if (errno == EINTR) continue;
+      st->last_errno = errno;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
+      return 0;
+    }
+  }
+  static long ctrl(BIO *, int cmd, long, void *) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+  static int create(BIO *b) {
+    BIO_set_init(b, 1);
+    return 1;
+  }
+  static const BIO_METHOD *method() {
+    static BIO_METHOD *m = [] {
+      BIO_METHOD *bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "torclient socket");
+      BIO_meth_set_write_ex(bm, write_ex);
+      BIO_meth_set_read_ex(bm, read_ex);
+      BIO_meth_set_ctrl(bm, ctrl);
+      BIO_meth_set_create(bm, create);
+      return bm;
+    }();
+    return m;
+  }
+};
+
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
 }  // namespace
 
 std::unique_ptr<asio::ssl::context> make_tls_context() {
@@ -31,7 +105,7 @@ std::unique_ptr<asio::ssl::context> make_tls_context() {
 }
 
 Channel::Channel(asio::any_io_executor ex, asio::ssl::context &tls, ChannelTarget target)
-    : ex_(ex), tls_(ex, tls), target_(std::move(target)), write_ready_(ex) {}
+    : ex_(ex), sock_(ex), ssl_(SSL_new(tls.native_handle())), target_(std::move(target)) {}
 
 Channel::~Channel() = default;
 
@@ -47,7 +121,8 @@ awaitable<Result<std::shared_ptr<Channel>>> Channel::open(asio::any_io_executor 
     timed_out = true;
     if (auto c = weak.lock()) {
       std::error_code ignore;
-      c->tls_.lowest_layer().close(ignore);
+      c->bio_state_.fd = -1;  // a later TLS call must not reach a reused fd number
+      c->sock_.close(ignore);
     }
   });
   Status st = co_await ch->handshake();
@@ -62,7 +137,8 @@ awaitable<Result<std::shared_ptr<Channel>>> Channel::open(asio::any_io_executor 
   if (!st) {
     ch->closed_ = true;
     std::error_code ignore;
-    ch->tls_.lowest_layer().close(ignore);
+    ch->bio_state_.fd = -1;
+    ch->sock_.close(ignore);
     co_return std::move(st).error().context(who);
   }
   asio::co_spawn(ex, [ch]() -> awaitable<void> { co_await ch->read_loop(); }, asio::detached);
@@ -77,8 +153,70 @@ awaitable<Result<std::shared_ptr<Channel>>> Channel::open(asio::any_io_executor 
 void Channel::quick_ack() {
 #ifdef TCP_QUICKACK
   int one = 1;
-  (void)::setsockopt(tls_.lowest_layer().native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+  (void)::setsockopt(sock_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 #endif
+}
+
+Channel::TlsIo Channel::tls_step(int ret, const char *what, std::string &why) {
+  if (ret == 1) return TlsIo::kDone;
+  switch (SSL_get_error(ssl_.get(), ret)) {
+    case SSL_ERROR_WANT_READ:
+      return TlsIo::kWantRead;
+    case SSL_ERROR_WANT_WRITE:
+      return TlsIo::kWantWrite;
+    case SSL_ERROR_ZERO_RETURN:
+      why = std::string(what) + ": relay closed the TLS session";
+      return TlsIo::kFailed;
+    default:
+      break;
+  }
+  std::string ssl_errors = openssl_errors();
+  if (bio_state_.eof)
+    why = std::string(what) + ": connection closed by relay";
+  else if (bio_state_.last_errno != 0)
+    why = std::string(what) + ": " + std::strerror(bio_state_.last_errno);
+  else
+    why = std::string(what) + ": TLS error";
+  if (!ssl_errors.empty() && !bio_state_.eof) why += " (" + ssl_errors + ")";
+  return TlsIo::kFailed;
+}
+
+awaitable<Status> Channel::tls_wait(TlsIo io) {
+  std::error_code ec;
+  co_await sock_.async_wait(io == TlsIo::kWantWrite ? asio::socket_base::wait_write : asio::socket_base::wait_read,
+                            asio::redirect_error(use_awaitable, ec));
+  if (ec) co_return Error(ErrorKind::kIo, ec.message());
+  co_return Status{};
+}
+
+// One TLS read: whatever one record gave, waiting for the socket if needed.
+awaitable<Result<size_t>> Channel::tls_read_some(uint8_t *buf, size_t len) {
+  for (;;) {
+    ERR_clear_error();  // SSL_get_error reads the queue: it must hold only this call's errors
+    size_t n = 0;
+    std::string why;
+    TlsIo io = tls_step(SSL_read_ex(ssl_.get(), buf, len, &n), "TLS read", why);
+    if (io == TlsIo::kDone) co_return n;
+    if (io == TlsIo::kFailed) co_return Error(ErrorKind::kIo, why);
+    TC_CO_TRY_VOID(co_await tls_wait(io));
+  }
+}
+
+awaitable<Status> Channel::tls_write_all(ByteSpan data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ERR_clear_error();
+    size_t n = 0;
+    std::string why;
+    TlsIo io = tls_step(SSL_write_ex(ssl_.get(), data.data() + off, data.size() - off, &n), "TLS write", why);
+    if (io == TlsIo::kDone) {
+      off += n;
+      continue;
+    }
+    if (io == TlsIo::kFailed) co_return Error(ErrorKind::kIo, why);
+    TC_CO_TRY_VOID(co_await tls_wait(io));
+  }
+  co_return Status{};
 }
 
 awaitable<Status> Channel::handshake() {
@@ -90,19 +228,37 @@ awaitable<Status> Channel::handshake() {
     return static_cast<long long>(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   };
-  co_await tls_.lowest_layer().async_connect({addr, target_.port}, asio::redirect_error(use_awaitable, ec));
+  if (!ssl_) co_return Error(ErrorKind::kCrypto, "SSL_new failed: " + openssl_errors());
+  co_await sock_.async_connect({addr, target_.port}, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return Error(ErrorKind::kIo, "TCP connect: " + ec.message());
   LOG_DEBUG("channel to %s: TCP connected after %lld ms", target_.nickname.c_str(), ms());
-  tls_.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
-  co_await tls_.async_handshake(asio::ssl::stream_base::client, asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return Error(ErrorKind::kIo, "TLS handshake: " + ec.message());
+  sock_.set_option(asio::ip::tcp::no_delay(true), ec);
+  sock_.non_blocking(true, ec);
+  if (ec) co_return Error(ErrorKind::kIo, "socket: " + ec.message());
+  bio_state_.fd = sock_.native_handle();
+  BIO *bio = BIO_new(SocketBio::method());
+  if (!bio) co_return Error(ErrorKind::kCrypto, "BIO_new failed: " + openssl_errors());
+  BIO_set_data(bio, &bio_state_);
+  SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns the BIO now
+  // Read ahead: one recv takes whatever the kernel holds, up to 64 KiB,
+  // instead of a header and then a body per record.
+  SSL_set_read_ahead(ssl_.get(), 1);
+  SSL_set_default_read_buffer_len(ssl_.get(), kReadChunk);
+  SSL_set_connect_state(ssl_.get());
+  for (;;) {
+    ERR_clear_error();
+    std::string why;
+    TlsIo io = tls_step(SSL_do_handshake(ssl_.get()), "TLS handshake", why);
+    if (io == TlsIo::kDone) break;
+    if (io == TlsIo::kFailed) co_return Error(ErrorKind::kIo, why);
+    TC_CO_TRY_VOID(co_await tls_wait(io));
+  }
   LOG_DEBUG("channel to %s: TLS up after %lld ms", target_.nickname.c_str(), ms());
 
   // §4.1: VERSIONS first, with 2-byte circuit ids whatever comes later.
   Bytes hello;
   cell::encode_var_cell(cell::make_versions_cell(kOurLinkVersions), 0, hello);
-  co_await asio::async_write(tls_, asio::buffer(hello), asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return Error(ErrorKind::kIo, "sending VERSIONS: " + ec.message());
+  if (auto st = co_await tls_write_all(hello); !st) co_return std::move(st).error().context("sending VERSIONS");
   bytes_written_ += hello.size();
 
   // Read the responder's VERSIONS, CERTS, AUTH_CHALLENGE and NETINFO (§4).
@@ -114,9 +270,9 @@ awaitable<Status> Channel::handshake() {
   size_t have = 0;
   while (!got_netinfo) {
     quick_ack();
-    size_t n = co_await tls_.async_read_some(asio::buffer(in_.data() + have, in_.size() - have),
-                                             asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return Error(ErrorKind::kIo, "reading link handshake: " + ec.message());
+    auto got = co_await tls_read_some(in_.data() + have, in_.size() - have);
+    if (!got) co_return std::move(got).error().context("reading link handshake");
+    size_t n = *got;
     bytes_read_ += n;
     have += n;
     size_t pos = 0;
@@ -166,7 +322,7 @@ awaitable<Status> Channel::handshake() {
 
   LOG_DEBUG("channel to %s: VERSIONS..NETINFO read after %lld ms", target_.nickname.c_str(), ms());
   // §4.2: the relay proves its identity with CERTS bound to this TLS session.
-  X509 *peer = SSL_get1_peer_certificate(tls_.native_handle());
+  X509 *peer = SSL_get1_peer_certificate(ssl_.get());
   if (!peer) co_return Error(ErrorKind::kCrypto, "relay presented no TLS certificate");
   unsigned char *der = nullptr;
   int der_len = i2d_X509(peer, &der);
@@ -189,8 +345,7 @@ awaitable<Status> Channel::handshake() {
   std::copy(v4.begin(), v4.end(), their.begin());
   Bytes out;
   cell::encode_cell(cell::make_netinfo_cell(0, cell::IpAddress::v4(their)), link_protocol_, out);
-  co_await asio::async_write(tls_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
-  if (ec) co_return Error(ErrorKind::kIo, "sending NETINFO: " + ec.message());
+  if (auto st = co_await tls_write_all(out); !st) co_return std::move(st).error().context("sending NETINFO");
   bytes_written_ += out.size();
   LOG_DEBUG("channel to %s: open after %lld ms", target_.nickname.c_str(), ms());
   in_start_ = have;  // leftover bytes (none expected) stay for the read loop
@@ -202,40 +357,55 @@ awaitable<void> Channel::read_loop() {
   cell::Cell fixed;
   cell::VarCell var;
   size_t have = in_start_;
-  Error why(ErrorKind::kClosed, "channel closed");
-  for (;;) {
-    if (closed_) co_return;
-    std::error_code ec;
-    if (in_.size() - have < 4096) in_.resize(std::max(in_.size() * 2, have + kReadChunk));
-    size_t n = co_await tls_.async_read_some(asio::buffer(in_.data() + have, in_.size() - have),
-                                             asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      why = Error(ErrorKind::kClosed, "channel to " + target_.nickname + " closed: " + ec.message());
-      break;
-    }
-    bytes_read_ += n;
-    have += n;
-    size_t pos = 0;
-    bool bad = false;
-    while (!closed_) {
-      auto d = cell::decode_cell(ByteSpan(in_.data() + pos, have - pos), link_protocol_, fixed, var);
-      if (!d) {
-        why = std::move(d).error().context("channel to " + target_.nickname);
-        bad = true;
+  std::optional<Error> why;
+  while (!closed_ && !why) {
+    // Drain: every record TLS has (read ahead fills its buffer with one
+    // recv), dispatching cells as they complete, until the socket is empty
+    // or the budget is spent.
+    size_t drained = 0;
+    TlsIo io = TlsIo::kDone;
+    while (!closed_ && drained < kDrainBudget) {
+      if (in_.size() - have < 4096) in_.resize(std::max(in_.size() * 2, have + kReadChunk));
+      ERR_clear_error();
+      size_t n = 0;
+      std::string err;
+      io = tls_step(SSL_read_ex(ssl_.get(), in_.data() + have, in_.size() - have, &n), "TLS read", err);
+      if (io == TlsIo::kFailed) {
+        why = Error(ErrorKind::kClosed, "channel to " + target_.nickname + " closed: " + err);
         break;
       }
-      if (d->kind == cell::Decoded::kNone) break;
-      pos += d->consumed;
-      if (d->kind == cell::Decoded::kFixed) dispatch(fixed);
-      // Variable-length cells after the handshake (VPADDING, ...) are ignored.
+      if (io != TlsIo::kDone) break;
+      bytes_read_ += n;
+      drained += n;
+      have += n;
+      size_t pos = 0;
+      while (!closed_) {
+        auto d = cell::decode_cell(ByteSpan(in_.data() + pos, have - pos), link_protocol_, fixed, var);
+        if (!d) {
+          why = std::move(d).error().context("channel to " + target_.nickname);
+          break;
+        }
+        if (d->kind == cell::Decoded::kNone) break;
+        pos += d->consumed;
+        if (d->kind == cell::Decoded::kFixed) dispatch(fixed);
+        // Variable-length cells after the handshake (VPADDING, ...) are ignored.
+      }
+      if (why) break;
+      if (pos > 0) {
+        std::memmove(in_.data(), in_.data() + pos, have - pos);
+        have -= pos;
+      }
     }
-    if (bad) break;
-    if (pos > 0) {
-      std::memmove(in_.data(), in_.data() + pos, have - pos);
-      have -= pos;
+    if (closed_ || why) break;
+    if (io == TlsIo::kDone) {
+      // Budget spent with data left: let others run, then go on.
+      co_await asio::post(ex_, use_awaitable);
+      continue;
     }
+    if (auto st = co_await tls_wait(io); !st)
+      why = Error(ErrorKind::kClosed, "channel to " + target_.nickname + " closed: " + st.error().message());
   }
-  close(why);
+  close(why ? *why : Error(ErrorKind::kClosed, "channel closed"));
 }
 
 void Channel::dispatch(cell::Cell &c) {
@@ -263,30 +433,56 @@ void Channel::detach(uint32_t circ_id) { sinks_.erase(circ_id); }
 void Channel::send(const cell::Cell &c) {
   if (closed_) return;
   cell::encode_cell(c, link_protocol_, out_);
-  if (!writer_running_) {
-    writer_running_ = true;
-    asio::co_spawn(ex_, [self = shared_from_this()]() -> awaitable<void> { co_await self->write_loop(); },
-                   asio::detached);
+  // Posted, never run inline: the reader drains a whole batch of records
+  // first, and every cell queued meanwhile (SENDMEs, ...) leaves in one
+  // TLS write.
+  if (!flush_posted_ && !writer_waiting_) {
+    flush_posted_ = true;
+    asio::post(ex_, [self = shared_from_this()] { self->flush(); });
   }
 }
 
-awaitable<void> Channel::write_loop() {
-  // Everything queued since the last write goes out in one TLS write.
-  while (!out_.empty() && !closed_) {
-    writing_.swap(out_);
-    out_.clear();
-    std::error_code ec;
-    co_await asio::async_write(tls_, asio::buffer(writing_), asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      writer_running_ = false;
-      close(Error(ErrorKind::kClosed, "channel to " + target_.nickname + ": write failed: " + ec.message()));
-      co_return;
+void Channel::flush() {
+  flush_posted_ = false;
+  if (closed_ || writer_waiting_) return;
+  for (;;) {
+    if (write_off_ == writing_.size()) {
+      writing_.clear();
+      write_off_ = 0;
+      if (out_.empty()) return;
+      writing_.swap(out_);
     }
-    bytes_written_ += writing_.size();
-    writing_.clear();
-    write_ready_.notify_all();
+    ERR_clear_error();
+    size_t n = 0;
+    std::string why;
+    // After WANT_WRITE the retry passes the same bytes, as SSL_write_ex requires.
+    TlsIo io = tls_step(SSL_write_ex(ssl_.get(), writing_.data() + write_off_, writing_.size() - write_off_, &n),
+                        "TLS write", why);
+    if (io == TlsIo::kDone) {
+      write_off_ += n;
+      bytes_written_ += n;
+      continue;
+    }
+    if (io == TlsIo::kFailed) {
+      close(Error(ErrorKind::kClosed, "channel to " + target_.nickname + ": write failed: " + why));
+      return;
+    }
+    writer_waiting_ = true;
+    asio::co_spawn(
+        ex_,
+        [self = shared_from_this(), io]() -> awaitable<void> {
+          auto st = co_await self->tls_wait(io);
+          self->writer_waiting_ = false;
+          if (!st) {
+            self->close(Error(ErrorKind::kClosed,
+                              "channel to " + self->target_.nickname + ": write failed: " + st.error().message()));
+            co_return;
+          }
+          self->flush();
+        },
+        asio::detached);
+    return;
   }
-  writer_running_ = false;
 }
 
 void Channel::close(const Error &why) {
@@ -294,13 +490,13 @@ void Channel::close(const Error &why) {
   closed_ = true;
   LOG_INFO("%s", why.message().c_str());
   std::error_code ignore;
-  tls_.lowest_layer().close(ignore);
+  bio_state_.fd = -1;  // a later TLS call must not reach a reused fd number
+  sock_.close(ignore);
   // Every circuit on the channel is gone (§5.4): fail them and their streams.
   auto sinks = std::move(sinks_);
   sinks_.clear();
   for (auto &[id, weak] : sinks)
     if (auto s = weak.lock()) s->on_channel_closed(why);
-  write_ready_.notify_all();
 }
 
 }  // namespace tc::runtime

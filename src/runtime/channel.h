@@ -2,9 +2,17 @@
 // with the link handshake done and the relay's identity verified. It owns
 // the socket, reads and dispatches cells to circuits by circuit id, and
 // batches outgoing cells into few TLS writes.
+//
+// TLS is OpenSSL driven directly on the non-blocking socket (a small BIO
+// that calls recv/send), asio only says when the socket is ready. Each
+// wake-up drains everything the relay has sent, up to a budget, before
+// the writer runs: the SENDMEs and other replies of that batch leave in one
+// TLS write instead of one per record.
 #pragma once
 #include <asio.hpp>
 #include <asio/ssl.hpp>
+#include <openssl/ssl.h>
+
 #include <array>
 #include <functional>
 #include <memory>
@@ -27,6 +35,16 @@ class CellSink {
   // The channel closed: the circuit is gone.
   virtual void on_channel_closed(const Error &why) = 0;
 };
+
+namespace detail {
+// The TLS BIO's view of a channel's socket: its fd, and what the last
+// recv/send said (for error messages).
+struct SocketBioState {
+  int fd = -1;
+  int last_errno = 0;
+  bool eof = false;
+};
+}  // namespace detail
 
 struct ChannelTarget {
   std::string nickname;
@@ -58,32 +76,43 @@ class Channel : public std::enable_shared_from_this<Channel> {
 
   void send(const cell::Cell &c);
   // Bytes queued but not yet handed to TLS (for backpressure decisions).
-  size_t queued_bytes() const { return out_.size(); }
+  size_t queued_bytes() const { return out_.size() + (writing_.size() - write_off_); }
   void close(const Error &why);
 
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
  private:
-  using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
   Channel(asio::any_io_executor ex, asio::ssl::context &tls, ChannelTarget target);
   asio::awaitable<Status> handshake();
   void quick_ack();
+  // Non-blocking TLS steps: the result of one SSL_*_ex call.
+  enum class TlsIo { kDone, kWantRead, kWantWrite, kFailed };
+  TlsIo tls_step(int ret, const char *what, std::string &why);
+  asio::awaitable<Status> tls_wait(TlsIo io);
+  asio::awaitable<Result<size_t>> tls_read_some(uint8_t *buf, size_t len);
+  asio::awaitable<Status> tls_write_all(ByteSpan data);
   asio::awaitable<void> read_loop();
-  asio::awaitable<void> write_loop();
+  void flush();
   void dispatch(cell::Cell &c);
 
   asio::any_io_executor ex_;
-  TlsStream tls_;
+  asio::ip::tcp::socket sock_;
+  detail::SocketBioState bio_state_;
+  struct SslFree {
+    void operator()(SSL *s) const { SSL_free(s); }
+  };
+  std::unique_ptr<SSL, SslFree> ssl_;
   ChannelTarget target_;
   uint16_t link_protocol_ = 0;
   bool closed_ = false;
   Bytes in_;
   size_t in_start_ = 0;
   Bytes out_;
-  Bytes writing_;
-  Event write_ready_;
-  bool writer_running_ = false;
+  Bytes writing_;          // handed to SSL_write_ex, from write_off_ on
+  size_t write_off_ = 0;
+  bool flush_posted_ = false;
+  bool writer_waiting_ = false;  // the socket was full: a wait for writability is pending
   std::unordered_map<uint32_t, std::weak_ptr<CellSink>> sinks_;
   uint64_t bytes_read_ = 0, bytes_written_ = 0;
 };
