@@ -57,7 +57,8 @@ Status ConfluxSet::hold(uint64_t seq, RelayCommand command, uint16_t stream_id, 
                                             ", the next expected (at most " + std::to_string(max_queued_) +
                                             " held; " + std::to_string(held_count_) + " are)");
   if (body.size() > cell::kRelayBodyMax) return Error(ErrorKind::kProtocol, "conflux: relay body too long");
-  if (ahead >= ring_.size()) grow(static_cast<size_t>(ahead) + 1);
+  if (ahead >= ring_size_) grow(static_cast<size_t>(ahead) + 1);
+  idle_deliveries_ = 0;
   Slot &sl = slot(seq);
   if (sl.present)
     return Error(ErrorKind::kProtocol, "conflux: sequence number " + std::to_string(seq) + " arrived twice");
@@ -73,22 +74,34 @@ Status ConfluxSet::hold(uint64_t seq, RelayCommand command, uint16_t stream_id, 
 
 void ConfluxSet::grow(size_t need) {
   // Slots are placed by seq % size: moving to a bigger ring re-places them.
-  size_t cap = std::max<size_t>(ring_.size() * 2, 64);
+  size_t cap = std::max<size_t>(ring_size_ * 2, 64);
   while (cap < need) cap *= 2;
   cap = std::min(cap, max_queued_ + 1);
-  std::vector<Slot> bigger(cap);
+  std::unique_ptr<Slot[]> bigger(new Slot[cap]);  // default-initialised: bodies untouched
   for (uint64_t seq = last_delivered_ + 1, seen = 0; seen < held_count_; ++seq) {
     Slot &old = slot(seq);
     if (!old.present) continue;
-    bigger[seq % cap] = old;
+    Slot &to = bigger[seq % cap];
+    to.present = true;
+    to.command = old.command;
+    to.stream_id = old.stream_id;
+    to.len = old.len;
+    std::memcpy(to.body.data(), old.body.data(), old.len);
     ++seen;
   }
-  ring_.swap(bigger);
+  ring_ = std::move(bigger);
+  ring_size_ = cap;
 }
 
 void ConfluxSet::release_if_idle() {
-  // A big ring from a burst of reordering goes back to the heap once empty.
-  if (held_count_ == 0 && ring_.size() > 1024) std::vector<Slot>().swap(ring_);
+  // A big ring goes back to the heap once it has stayed empty for four
+  // times its size of in-order messages (about 2 MB of data per 1024
+  // slots): the legs have stopped interleaving.
+  if (held_count_ != 0 || ring_size_ <= 1024) return;
+  if (++idle_deliveries_ < 4 * ring_size_) return;
+  ring_.reset();
+  ring_size_ = 0;
+  idle_deliveries_ = 0;
 }
 
 std::optional<ConfluxMessage> ConfluxSet::pop_ready() {

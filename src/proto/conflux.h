@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <memory>
 #include <vector>
 
 #include "cell/relay.h"
@@ -79,6 +80,7 @@ class ConfluxSet {
   uint64_t delivered() const { return last_delivered_; }
   size_t held() const { return held_count_; }
   size_t max_held() const { return max_held_seen_; }
+  size_t ring_slots() const { return ring_size_; }
   uint64_t leg_received(size_t leg) const { return leg < legs_.size() ? legs_[leg].received : 0; }
   uint64_t leg_switches(size_t leg) const { return leg < legs_.size() ? legs_[leg].switches : 0; }
 
@@ -91,21 +93,25 @@ class ConfluxSet {
   // Held messages live in a ring indexed by sequence number, bodies inline:
   // no allocation per message (half of all cells wait here when two legs
   // interleave). The ring grows to the deepest reordering seen, up to
-  // max_queued_ + 1 slots, and is given back when a large one empties.
+  // max_queued_ + 1 slots, and a large one is given back once it has stayed
+  // empty for a while (legs that interleave refill it again and again:
+  // freeing it at each empty moment cost a regrowth per burst).
   struct Slot {
     bool present = false;
     cell::RelayCommand command{};
     uint16_t stream_id = 0;
     uint16_t len = 0;
-    std::array<uint8_t, cell::kRelayBodyMax> body;
+    std::array<uint8_t, cell::kRelayBodyMax> body;  // not zeroed: only len bytes are read
   };
-  Slot &slot(uint64_t seq) { return ring_[seq % ring_.size()]; }
+  Slot &slot(uint64_t seq) { return ring_[seq % ring_size_]; }
   void grow(size_t need);
   void release_if_idle();
 
   std::vector<Leg> legs_;
   uint64_t last_delivered_ = 0;
-  std::vector<Slot> ring_;
+  std::unique_ptr<Slot[]> ring_;
+  size_t ring_size_ = 0;
+  size_t idle_deliveries_ = 0;  // in-order deliveries since the ring was last used
   size_t held_count_ = 0;
   size_t max_queued_;
   size_t max_held_seen_ = 0;

@@ -487,7 +487,7 @@ TEST(ConfluxSet, SwitchIsNotCounted) {
 
 
 // The ring that holds early messages grows while it holds some (they are
-// re-placed), wraps around, and gives a big ring back once empty: 3000
+// re-placed), wraps around, and is reused by a second burst: 3000
 // messages held in a shuffled order come out complete and in order, twice.
 TEST(ConfluxSet, DeepReorderingThroughTheRing) {
   ConfluxSet set;
@@ -517,6 +517,44 @@ TEST(ConfluxSet, DeepReorderingThroughTheRing) {
     EXPECT_EQ(set.delivered(), base);
   }
   EXPECT_EQ(set.max_held(), 3000u);
+}
+
+// A big ring is kept while the legs keep interleaving (each burst would
+// otherwise regrow it from 64 slots) and given back only after it stayed
+// empty for four times its size of in-order messages.
+TEST(ConfluxSet, BigRingKeptBetweenBurstsAndReleasedWhenIdle) {
+  ConfluxSet set;
+  set.add_leg();
+  auto all = [](cell::RelayCommand, uint16_t, ByteSpan) { return true; };
+  for (uint64_t s = 2; s <= 2001; ++s) ASSERT_TRUE(set.hold(s, msg_for(s)).ok());
+  const size_t slots = set.ring_slots();
+  EXPECT_GE(slots, 2001u);
+  ASSERT_TRUE(set.take_if_next(1));
+  EXPECT_EQ(set.deliver_ready(all), 2000u);
+  EXPECT_EQ(set.ring_slots(), slots);  // empty, kept
+  uint64_t next = 2002;
+  for (size_t i = 0; i + 2 < 4 * slots; ++i) {  // the burst's own delivery counted one
+    ASSERT_TRUE(set.take_if_next(next++));
+    set.deliver_ready(all);
+  }
+  EXPECT_EQ(set.ring_slots(), slots);
+  // A new burst resets the idle count, and goes through the kept ring.
+  ASSERT_TRUE(set.hold(next + 1, msg_for(next + 1)).ok());
+  ASSERT_TRUE(set.take_if_next(next));
+  std::vector<uint64_t> got;
+  set.deliver_ready([&](cell::RelayCommand c, uint16_t id, ByteSpan body) {
+    got.push_back(seq_of(ConfluxMessage{c, id, Bytes(body.begin(), body.end())}));
+    return true;
+  });
+  ASSERT_EQ(got, std::vector<uint64_t>{next + 1});
+  next += 2;
+  for (size_t i = 0; i < 4 * slots; ++i) {
+    ASSERT_TRUE(set.take_if_next(next++));
+    set.deliver_ready(all);
+  }
+  EXPECT_EQ(set.ring_slots(), 0u);  // idle long enough: back to the heap
+  ASSERT_TRUE(set.hold(next + 3, msg_for(next + 3)).ok());
+  EXPECT_EQ(set.ring_slots(), 64u);
 }
 
 // deliver_ready stops when the receiver says so (its circuit closed); the
