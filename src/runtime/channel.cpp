@@ -43,8 +43,10 @@ struct SocketBio {
         return 1;
       }
       if (errno == EINTR) continue;
-      st->last_errno = errno;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(b);
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_write(b);
+      else
+        st->last_errno = errno;  // only real failures: a kept EAGAIN would mislabel a later TLS error
       return 0;
     }
   }
@@ -62,8 +64,10 @@ struct SocketBio {
         return 0;
       }
       if (errno == EINTR) continue;
-      st->last_errno = errno;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_read(b);
+      else
+        st->last_errno = errno;
       return 0;
     }
   }
