@@ -124,6 +124,22 @@ const Relay *PathSelector::pick(Position pos, const RandomSource &rng, Eligible 
   return nullptr;
 }
 
+// Fast relays first; when none fits, any relay that fits (as tor's
+// path_choose_random_node: "falling back to list of all routers"). Fast
+// follows measured bandwidth, so the last exit left for a port can lack it
+// (a test network's idle relay advertises 0 and loses Fast); refusing it
+// would leave the port unreachable until the next consensus.
+template <typename Fits>
+const Relay *PathSelector::pick_preferring_fast(Position pos, const RandomSource &rng, Fits &&fits,
+                                                size_t *considered) const {
+  if (opts_.require_fast) {
+    const Relay *r = pick(pos, rng, [&](const Relay &x) { return x.rs->has_flag(netdoc::kFlagFast) && fits(x); },
+                          considered);
+    if (r) return r;
+  }
+  return pick(pos, rng, fits, considered);
+}
+
 Result<const Relay *> PathSelector::choose_guard_candidate(const RandomSource &rng,
                                                            std::span<const Relay *const> path) const {
   size_t n = 0;
@@ -138,9 +154,8 @@ Result<const Relay *> PathSelector::choose_guard_candidate(const RandomSource &r
 
 Result<const Relay *> PathSelector::choose_middle(const RandomSource &rng, std::span<const Relay *const> path) const {
   size_t n = 0;
-  const Relay *r = pick(Position::kMiddle, rng, [&](const Relay &x) {
-    return (!opts_.require_fast || x.rs->has_flag(netdoc::kFlagFast)) && compatible_with_path(x, path);
-  }, &n);
+  auto fits = [&](const Relay &x) { return compatible_with_path(x, path); };
+  const Relay *r = pick_preferring_fast(Position::kMiddle, rng, fits, &n);
   if (!r) return Error(ErrorKind::kNotFound, "no usable middle relay fits the path (" +
                                                  std::to_string(usable_.size()) + " usable relays)");
   return r;
@@ -149,10 +164,10 @@ Result<const Relay *> PathSelector::choose_middle(const RandomSource &rng, std::
 Result<const Relay *> PathSelector::choose_exit(uint16_t port, const RandomSource &rng,
                                                 std::span<const Relay *const> path) const {
   size_t n = 0;
-  const Relay *r = pick(Position::kExit, rng, [&](const Relay &x) {
-    return x.is_exit() && (!opts_.require_fast || x.rs->has_flag(netdoc::kFlagFast)) &&
-           x.md->ipv4_policy.allows(port) && compatible_with_path(x, path);
-  }, &n);
+  auto fits = [&](const Relay &x) {
+    return x.is_exit() && x.md->ipv4_policy.allows(port) && compatible_with_path(x, path);
+  };
+  const Relay *r = pick_preferring_fast(Position::kExit, rng, fits, &n);
   if (!r) {
     size_t exits = 0;
     for (const Relay &x : usable_) exits += x.is_exit() && x.md->ipv4_policy.allows(port);

@@ -32,8 +32,9 @@ struct PathOptions {
   bool test_network = false;
   // EnforceDistinctSubnets: no two relays in one /16 (IPv4) or /32 (IPv6).
   bool enforce_distinct_subnets = true;
-  // General-purpose circuits need capacity: only Fast relays (tor's
-  // CRN_NEED_CAPACITY; path-spec §2.2 "fast" circuits).
+  // General-purpose circuits need capacity: Fast relays (tor's
+  // CRN_NEED_CAPACITY; path-spec §2.2 "fast" circuits) for the middle and
+  // exit, falling back to any relay when no Fast one fits, as tor does.
   bool require_fast = true;
 };
 
@@ -94,6 +95,8 @@ class PathSelector {
  private:
   template <typename Eligible>
   const Relay *pick(Position pos, const RandomSource &rng, Eligible &&eligible, size_t *considered) const;
+  template <typename Fits>
+  const Relay *pick_preferring_fast(Position pos, const RandomSource &rng, Fits &&fits, size_t *considered) const;
   bool compatible_with_path(const Relay &r, std::span<const Relay *const> path) const;
 
   std::shared_ptr<const netdoc::Consensus> consensus_;

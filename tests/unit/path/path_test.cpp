@@ -209,7 +209,8 @@ struct TestNet {
   std::string microdescs;
 };
 
-TestNet make_test_network(int n) {
+// Relays whose index is in `slow` lack the Fast flag.
+TestNet make_test_network(int n, std::set<int> slow = {}) {
   TestNet t;
   std::vector<std::string> ids;
   for (int i = 0; i < n; ++i) {
@@ -235,7 +236,8 @@ TestNet make_test_network(int n) {
     body += "r test" + std::to_string(i) + " " + base64_encode(id, false) + " 2022-11-19 00:00:00 127.0.0.1 " +
             std::to_string(5000 + i) + " 0\n";
     body += "m " + base64_encode(crypto::sha256(as_bytes(md)), false) + "\n";
-    body += "s Exit Fast Guard Running Stable V2Dir Valid\nw Bandwidth=100\n";
+    body += slow.count(i) ? "s Exit Guard Running Stable V2Dir Valid\nw Bandwidth=100\n"
+                          : "s Exit Fast Guard Running Stable V2Dir Valid\nw Bandwidth=100\n";
   }
   body +=
       "directory-footer\nbandwidth-weights Wgg=10000 Wgd=10000 Wmd=10000 Wee=10000 Wed=10000\n"
@@ -243,6 +245,57 @@ TestNet make_test_network(int n) {
       "-----BEGIN SIGNATURE-----\nAAAA\n-----END SIGNATURE-----\n";
   t.consensus = body;
   return t;
+}
+
+std::unique_ptr<PathSelector> build_selector(const TestNet &net, PathOptions opts) {
+  auto c = Consensus::parse(net.consensus);
+  EXPECT_TRUE(c.ok()) << c.error().to_string();
+  auto mds = netdoc::parse_microdescs(net.microdescs);
+  EXPECT_TRUE(mds.ok()) << mds.error().to_string();
+  return std::make_unique<PathSelector>(std::make_shared<const Consensus>(std::move(c).value()),
+                                        std::move(mds).value(), opts);
+}
+
+// Fast relays are preferred for the middle and exit; when the path rules
+// leave only relays without Fast, one of those is used rather than none
+// (tor: "falling back to list of all routers"). The case that needs it: the
+// only Fast exit for a port died, the other exit lost Fast for having been
+// idle when the authorities voted.
+TEST(TestNetwork, FastPreferredButNotRequiredWhenNothingElseFits) {
+  TestNet net = make_test_network(4, {3});
+  auto sel = build_selector(net, {.test_network = true});
+  ASSERT_EQ(sel->usable().size(), 4u);
+  const Relay *slow = nullptr;
+  std::vector<const Relay *> fast;
+  for (const Relay &r : sel->usable()) {
+    if (r.rs->has_flag(netdoc::kFlagFast)) fast.push_back(&r);
+    else slow = &r;
+  }
+  ASSERT_NE(slow, nullptr);
+  ASSERT_EQ(fast.size(), 3u);
+  SeededRandom rng(9);
+  for (int i = 0; i < 200; ++i) {
+    auto e = sel->choose_exit(80, rng.source());
+    ASSERT_TRUE(e.ok()) << e.error().to_string();
+    EXPECT_NE(*e, slow);
+    auto m = sel->choose_middle(rng.source(), std::span<const Relay *const>(fast.data(), 2));
+    ASSERT_TRUE(m.ok()) << m.error().to_string();
+    EXPECT_EQ(*m, fast[2]);
+  }
+  // Every Fast relay excluded (say, they failed): the slow one is chosen.
+  auto e = sel->choose_exit(80, rng.source(), fast);
+  ASSERT_TRUE(e.ok()) << e.error().to_string();
+  EXPECT_EQ(*e, slow);
+  auto m = sel->choose_middle(rng.source(), fast);
+  ASSERT_TRUE(m.ok()) << m.error().to_string();
+  EXPECT_EQ(*m, slow);
+  // Nothing at all fits: still an error that says so.
+  std::vector<const Relay *> all = fast;
+  all.push_back(slow);
+  auto none = sel->choose_exit(80, rng.source(), all);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message().find("4 exits allow it before path rules"), std::string::npos)
+      << none.error().message();
 }
 
 TEST(TestNetwork, FamilyAndSubnetRulesCanBeTurnedOff) {
