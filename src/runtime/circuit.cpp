@@ -235,6 +235,9 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr
                                               path[i].nickname + " (hop " + std::to_string(i + 1) + ")")
           .with_code(static_cast<int>(i + 1));
     }
+    LOG_DEBUG("circuit %08x: hop %zu (%s) after %lld ms", circ->id(), i + 1, path[i].nickname.c_str(),
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()));
   }
   circ->status_ = CircuitStatus::kOpen;
   circ->build_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
