@@ -6,6 +6,10 @@
 
 namespace tc::proto {
 
+namespace {
+constexpr size_t kFirstRingSlots = 64;  // ~33 KB: the usual reordering depth of two legs
+}  // namespace
+
 using cell::RelayCommand;
 
 bool conflux_multiplexed(RelayCommand cmd) {
@@ -74,7 +78,7 @@ Status ConfluxSet::hold(uint64_t seq, RelayCommand command, uint16_t stream_id, 
 
 void ConfluxSet::grow(size_t need) {
   // Slots are placed by seq % size: moving to a bigger ring re-places them.
-  size_t cap = std::max<size_t>(ring_size_ * 2, 64);
+  size_t cap = std::max<size_t>(ring_size_ * 2, kFirstRingSlots);
   while (cap < need) cap *= 2;
   cap = std::min(cap, max_queued_ + 1);
   std::unique_ptr<Slot[]> bigger(new Slot[cap]);  // default-initialised: bodies untouched
@@ -94,10 +98,10 @@ void ConfluxSet::grow(size_t need) {
 }
 
 void ConfluxSet::release_if_idle() {
-  // A big ring goes back to the heap once it has stayed empty for four
+  // A grown ring goes back to the heap once it has stayed empty for four
   // times its size of in-order messages (about 2 MB of data per 1024
   // slots): the legs have stopped interleaving.
-  if (held_count_ != 0 || ring_size_ <= 1024) return;
+  if (held_count_ != 0 || ring_size_ <= kFirstRingSlots) return;
   if (++idle_deliveries_ < 4 * ring_size_) return;
   ring_.reset();
   ring_size_ = 0;

@@ -170,6 +170,7 @@ void TorStream::close() {
       c->flush();
     }
     c->streams_.erase(id_);
+    c->stream_gone();
   }
   if (status_ == StreamStatus::kOpen || status_ == StreamStatus::kOpening) {
     status_ = StreamStatus::kEnded;
@@ -190,6 +191,10 @@ struct TorCircuit::ConfluxShared {
   std::vector<std::weak_ptr<TorCircuit>> legs;
   bool established = false;  // linking finished: from now on one leg's loss is the set's
   bool torn_down = false;
+  // For trim_idle_memory: delivered() when last looked at, and since when
+  // it has not moved.
+  uint64_t delivered_seen = 0;
+  Clock::time_point quiet_since{};
 };
 
 TorCircuit::TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc)
@@ -298,6 +303,7 @@ void TorCircuit::on_event(proto::CircuitEvent &event) {
             auto s = it->second;
             streams_.erase(it);
             s->ended(ev.reason);
+            stream_gone();
           }
         } else if constexpr (std::is_same_v<T, proto::EvStreamResolved>) {
           if (auto it = streams_.find(ev.stream_id); it != streams_.end()) {
@@ -305,6 +311,7 @@ void TorCircuit::on_event(proto::CircuitEvent &event) {
             streams_.erase(it);
             s->resolved_ = std::move(ev.answers);
             s->ended(kEndReasonDone);
+            stream_gone();
           }
         } else if constexpr (std::is_same_v<T, proto::EvStreamWindowOpened>) {
           if (auto it = streams_.find(ev.stream_id); it != streams_.end()) it->second->wake();
@@ -336,6 +343,31 @@ void TorCircuit::on_event(proto::CircuitEvent &event) {
       },
       event);
 }
+
+void TorCircuit::stream_gone() {
+  // The last stream of a conflux set is gone: its reorder ring (up to
+  // ~0.5 MB after a fast download) need not wait for the set to close.
+  if (streams_.empty() && cfx_) released_bytes_ += cfx_->set.release_if_empty();
+}
+
+void TorCircuit::trim_idle_memory(Clock::time_point now) {
+  // A set whose stream is still open but silent (a client that half-closed
+  // and waits, an HTTP keep-alive nobody uses) gives its reorder ring back
+  // after a second without messages; a busy set keeps it between bursts.
+  if (!cfx_ || cfx_->set.ring_slots() == 0) return;
+  auto &s = *cfx_;
+  uint64_t d = s.set.delivered();
+  if (d != s.delivered_seen || s.set.held() != 0 || s.quiet_since == Clock::time_point{}) {
+    s.delivered_seen = d;
+    s.quiet_since = now;
+    return;
+  }
+  if (now - s.quiet_since >= std::chrono::seconds(1)) released_bytes_ += s.set.release_if_empty();
+}
+
+std::atomic<size_t> TorCircuit::released_bytes_{0};
+
+size_t TorCircuit::take_released_bytes() { return released_bytes_.exchange(0); }
 
 void TorCircuit::conflux_message(const proto::EvConfluxMessage &ev) {
   std::shared_ptr<TorCircuit> primary = cfx_ ? cfx_->primary.lock() : nullptr;

@@ -3,6 +3,7 @@
 // to open, read and write streams. Everything here runs on the runtime's
 // io_context thread.
 #pragma once
+#include <atomic>
 #include <asio.hpp>
 #include <chrono>
 #include <memory>
@@ -114,6 +115,12 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   const std::vector<proto::RelayTarget> &path() const { return circ_.path(); }
   std::chrono::steady_clock::time_point created() const { return created_; }
   size_t stream_count() const { return streams_.size(); }
+  // Gives back memory a quiet circuit does not need (a conflux set's reorder
+  // ring); the client calls it about once a second.
+  void trim_idle_memory(std::chrono::steady_clock::time_point now);
+  // Bytes of large buffers circuits gave back since the last call (so the
+  // client can hand free heap pages back to the system).
+  static size_t take_released_bytes();
   uint64_t bytes_in() const { return bytes_in_; }
   uint64_t bytes_out() const { return bytes_out_; }
   const std::shared_ptr<Channel> &channel() const { return ch_; }
@@ -157,6 +164,7 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   struct ConfluxShared;
   void on_cell(cell::Cell &c) override;
   void on_event(proto::CircuitEvent &ev);
+  void stream_gone();  // after a stream left streams_
   void conflux_message(const proto::EvConfluxMessage &ev);
   void deliver_ordered(cell::RelayCommand command, uint16_t stream_id, ByteSpan body);
   void on_channel_closed(const Error &why) override;
@@ -180,6 +188,7 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   // its LINKED came; the primary also owns the other legs.
   bool destroy_done_ = false;  // DESTROY sent or received
   std::shared_ptr<ConfluxShared> cfx_;
+  static std::atomic<size_t> released_bytes_;
   size_t cfx_leg_ = 0;
   bool cfx_linked_ = false;
   std::vector<std::shared_ptr<TorCircuit>> cfx_others_;

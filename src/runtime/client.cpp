@@ -2,6 +2,7 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -417,6 +418,15 @@ struct TorClient::Impl {
   }
 
   void prune() {
+    const auto t = Clock::now();
+    for (auto &pc : circuits) pc.circ->trim_idle_memory(t);
+#ifdef __GLIBC__
+    // glibc keeps freed blocks in its arenas (this thread's is not the main
+    // heap, which trims its top by itself): after big buffers went back
+    // (a conflux ring is up to a few MB), give their pages to the system, or
+    // the process keeps its high-water mark of resident memory for good.
+    if (TorCircuit::take_released_bytes() >= (256u << 10)) malloc_trim(0);
+#endif
     for (auto it = circuits.begin(); it != circuits.end();) {
       bool closed = it->circ->status() == CircuitStatus::kClosed;
       bool retire = too_dirty(*it) && it->circ->stream_count() == 0;

@@ -557,6 +557,47 @@ TEST(ConfluxSet, BigRingKeptBetweenBurstsAndReleasedWhenIdle) {
   EXPECT_EQ(set.ring_slots(), 64u);
 }
 
+// A ring of a few hundred slots (a 1 MB download's reordering) is given
+// back too, by the same rule; and at once when the set's streams are gone
+// (release_if_empty), but never while it holds messages.
+TEST(ConfluxSet, MidSizedRingReleasedWhenIdleOrWhenStreamsAreGone) {
+  auto all = [](cell::RelayCommand, uint16_t, ByteSpan) { return true; };
+  ConfluxSet set;
+  set.add_leg();
+  for (uint64_t s = 2; s <= 300; ++s) ASSERT_TRUE(set.hold(s, msg_for(s)).ok());
+  const size_t slots = set.ring_slots();
+  EXPECT_EQ(slots, 512u);
+  ASSERT_TRUE(set.take_if_next(1));
+  EXPECT_EQ(set.deliver_ready(all), 299u);
+  uint64_t next = 301;
+  for (size_t i = 0; i < 4 * slots; ++i) {
+    ASSERT_TRUE(set.take_if_next(next++));
+    set.deliver_ready(all);
+  }
+  EXPECT_EQ(set.ring_slots(), 0u);
+
+  ConfluxSet idle;
+  idle.add_leg();
+  for (uint64_t s = 3; s <= 300; ++s) ASSERT_TRUE(idle.hold(s, msg_for(s)).ok());
+  idle.release_if_empty();  // 298 held: kept
+  EXPECT_EQ(idle.ring_slots(), 512u);
+  EXPECT_EQ(idle.held(), 298u);
+  ASSERT_TRUE(idle.take_if_next(1));
+  ASSERT_TRUE(idle.take_if_next(2));
+  EXPECT_EQ(idle.deliver_ready(all), 298u);
+  idle.release_if_empty();
+  EXPECT_EQ(idle.ring_slots(), 0u);
+  // The set goes on working after the release.
+  ASSERT_TRUE(idle.hold(302, msg_for(302)).ok());
+  ASSERT_TRUE(idle.take_if_next(301));
+  std::vector<uint64_t> got;
+  idle.deliver_ready([&](cell::RelayCommand c, uint16_t id, ByteSpan body) {
+    got.push_back(seq_of(ConfluxMessage{c, id, Bytes(body.begin(), body.end())}));
+    return true;
+  });
+  EXPECT_EQ(got, std::vector<uint64_t>{302});
+}
+
 // deliver_ready stops when the receiver says so (its circuit closed); the
 // rest stays held, in order.
 TEST(ConfluxSet, DeliverReadyStopsWhenAsked) {
