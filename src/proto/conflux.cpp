@@ -63,10 +63,12 @@ Status ConfluxSet::hold(uint64_t seq, RelayCommand command, uint16_t stream_id, 
   if (body.size() > cell::kRelayBodyMax) return Error(ErrorKind::kProtocol, "conflux: relay body too long");
   if (ahead >= ring_size_) grow(static_cast<size_t>(ahead) + 1);
   idle_deliveries_ = 0;
-  Slot &sl = slot(seq);
-  if (sl.present)
+  uint32_t &ix = index_of(seq);
+  if (ix != 0)
     return Error(ErrorKind::kProtocol, "conflux: sequence number " + std::to_string(seq) + " arrived twice");
-  sl.present = true;
+  const uint32_t slot = take_slot();
+  ix = slot + 1;
+  Slot &sl = slot_at(slot);
   sl.command = command;
   sl.stream_id = stream_id;
   sl.len = static_cast<uint16_t>(body.size());
@@ -76,36 +78,43 @@ Status ConfluxSet::hold(uint64_t seq, RelayCommand command, uint16_t stream_id, 
   return Status{};
 }
 
+uint32_t ConfluxSet::take_slot() {
+  if (free_.empty()) {
+    // A new block; its slots go on the free list, lowest number last.
+    const auto first = static_cast<uint32_t>(blocks_.size() * kSlotsPerBlock);
+    blocks_.push_back(std::unique_ptr<Slot[]>(new Slot[kSlotsPerBlock]));  // default-initialised: bodies untouched
+    for (uint32_t i = kSlotsPerBlock; i-- > 0;) free_.push_back(first + i);
+  }
+  uint32_t slot = free_.back();
+  free_.pop_back();
+  return slot;
+}
+
 void ConfluxSet::grow(size_t need) {
-  // Slots are placed by seq % size: moving to a bigger ring re-places them.
+  // Held numbers are placed by seq % size: a bigger ring re-places them
+  // (slot numbers only; the bodies stay where they are).
   size_t cap = std::max<size_t>(ring_size_ * 2, kFirstRingSlots);
   while (cap < need) cap *= 2;
   cap = std::min(cap, max_queued_ + 1);
-  std::unique_ptr<Slot[]> bigger(new Slot[cap]);  // default-initialised: bodies untouched
+  std::unique_ptr<uint32_t[]> bigger(new uint32_t[cap]());
   for (uint64_t seq = last_delivered_ + 1, seen = 0; seen < held_count_; ++seq) {
-    Slot &old = slot(seq);
-    if (!old.present) continue;
-    Slot &to = bigger[seq % cap];
-    to.present = true;
-    to.command = old.command;
-    to.stream_id = old.stream_id;
-    to.len = old.len;
-    std::memcpy(to.body.data(), old.body.data(), old.len);
+    uint32_t ix = index_of(seq);
+    if (ix == 0) continue;
+    bigger[seq % cap] = ix;
     ++seen;
   }
-  ring_ = std::move(bigger);
+  index_ = std::move(bigger);
   ring_size_ = cap;
 }
 
 void ConfluxSet::release_if_idle() {
-  // A grown ring goes back to the heap once it has stayed empty for four
-  // times its size of in-order messages (about 2 MB of data per 1024
-  // slots): the legs have stopped interleaving.
+  // A grown ring, and the slots, go back to the heap once the set has
+  // stayed empty for four times the ring's size of in-order messages
+  // (about 2 MB of data per 1024 numbers): the legs have stopped
+  // interleaving.
   if (held_count_ != 0 || ring_size_ <= kFirstRingSlots) return;
   if (++idle_deliveries_ < 4 * ring_size_) return;
-  ring_.reset();
-  ring_size_ = 0;
-  idle_deliveries_ = 0;
+  (void)release_if_empty();
 }
 
 std::optional<ConfluxMessage> ConfluxSet::pop_ready() {

@@ -61,14 +61,24 @@ class ConfluxSet {
   template <class F>
   size_t deliver_ready(F &&f) {
     size_t n = 0;
+    delivering_ = true;
     while (held_count_ > 0) {
-      Slot &sl = slot(last_delivered_ + 1);
-      if (!sl.present) break;
-      sl.present = false;
+      uint32_t &ix = index_of(last_delivered_ + 1);
+      if (ix == 0) break;
+      const uint32_t slot = ix - 1;
+      ix = 0;
       --held_count_;
       ++last_delivered_;
       ++n;
-      if (!f(sl.command, sl.stream_id, ByteSpan(sl.body.data(), sl.len))) break;
+      Slot &sl = slot_at(slot);
+      bool more = f(sl.command, sl.stream_id, ByteSpan(sl.body.data(), sl.len));
+      free_.push_back(slot);
+      if (!more) break;
+    }
+    delivering_ = false;
+    if (release_pending_) {
+      release_pending_ = false;
+      (void)release_if_empty();
     }
     release_if_idle();
     return n;
@@ -84,15 +94,24 @@ class ConfluxSet {
   // Gives the reorder ring back to the heap if nothing is held: for a set
   // whose streams are all gone (an idle set would otherwise keep a ring of
   // up to max_queued_ + 1 slots of ~0.5 KB each until it closes).
-  // Returns the bytes given back.
+  // Returns the bytes given back. (Called while deliver_ready runs, from
+  // the receiver, the release waits until it returns.)
   size_t release_if_empty() {
     if (held_count_ != 0) return 0;
-    size_t bytes = ring_size_ * sizeof(Slot);
-    ring_.reset();
+    size_t bytes = ring_size_ * sizeof(uint32_t) + blocks_.size() * kSlotsPerBlock * sizeof(Slot);
+    if (delivering_) {
+      release_pending_ = true;
+      return bytes;
+    }
+    index_.reset();
     ring_size_ = 0;
+    blocks_.clear();
+    free_.clear();
     idle_deliveries_ = 0;
     return bytes;
   }
+  // Slots of body storage allocated now (each one relay body).
+  size_t slots_allocated() const { return blocks_.size() * kSlotsPerBlock; }
   uint64_t leg_received(size_t leg) const { return leg < legs_.size() ? legs_[leg].received : 0; }
   uint64_t leg_switches(size_t leg) const { return leg < legs_.size() ? legs_[leg].switches : 0; }
 
@@ -102,28 +121,37 @@ class ConfluxSet {
     uint64_t received = 0;  // multiplexed messages that came on this leg
     uint64_t switches = 0;
   };
-  // Held messages live in a ring indexed by sequence number, bodies inline:
-  // no allocation per message (half of all cells wait here when two legs
-  // interleave). The ring grows to the deepest reordering seen, up to
-  // max_queued_ + 1 slots; one past its first size is given back once it
-  // has stayed empty for a while (legs that interleave refill it again and
-  // again: freeing it at each empty moment cost a regrowth per burst), and
-  // any is given back when the set's streams are gone (release_if_empty).
+  // Held messages: a ring of slot numbers indexed by sequence number (4
+  // bytes per number of reordering depth), and the bodies in slots taken
+  // from blocks of 64 and reused through a free list: no allocation per
+  // message (half of all cells wait here when two legs interleave), and
+  // memory follows how many are held, not how far apart. The ring grows to
+  // the deepest reordering seen, up to max_queued_ + 1; one past its first
+  // size is given back with the slots once the set has stayed empty for a
+  // while (legs that interleave refill it again and again: freeing it at
+  // each empty moment cost a regrowth per burst), and all of it when the
+  // set's streams are gone (release_if_empty).
   struct Slot {
-    bool present = false;
     cell::RelayCommand command{};
     uint16_t stream_id = 0;
     uint16_t len = 0;
     std::array<uint8_t, cell::kRelayBodyMax> body;  // not zeroed: only len bytes are read
   };
-  Slot &slot(uint64_t seq) { return ring_[seq % ring_size_]; }
+  static constexpr size_t kSlotsPerBlock = 64;
+  uint32_t &index_of(uint64_t seq) { return index_[seq % ring_size_]; }
+  Slot &slot_at(uint32_t n) { return blocks_[n / kSlotsPerBlock][n % kSlotsPerBlock]; }
+  uint32_t take_slot();
   void grow(size_t need);
   void release_if_idle();
 
   std::vector<Leg> legs_;
   uint64_t last_delivered_ = 0;
-  std::unique_ptr<Slot[]> ring_;
+  std::unique_ptr<uint32_t[]> index_;  // 0: not held; else 1 + slot number
   size_t ring_size_ = 0;
+  std::vector<std::unique_ptr<Slot[]>> blocks_;
+  std::vector<uint32_t> free_;
+  bool delivering_ = false;
+  bool release_pending_ = false;
   size_t idle_deliveries_ = 0;  // in-order deliveries since the ring was last used
   size_t held_count_ = 0;
   size_t max_queued_;

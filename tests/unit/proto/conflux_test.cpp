@@ -598,6 +598,46 @@ TEST(ConfluxSet, MidSizedRingReleasedWhenIdleOrWhenStreamsAreGone) {
   EXPECT_EQ(got, std::vector<uint64_t>{302});
 }
 
+// Body storage follows how many messages are held, not how far ahead they
+// are: two held messages 3000 apart take one block of slots.
+TEST(ConfluxSet, MemoryFollowsHeldMessagesNotDistance) {
+  ConfluxSet set;
+  set.add_leg();
+  ASSERT_TRUE(set.hold(2, msg_for(2)).ok());
+  ASSERT_TRUE(set.hold(3001, msg_for(3001)).ok());
+  EXPECT_GE(set.ring_slots(), 3001u);
+  EXPECT_EQ(set.slots_allocated(), 64u);
+  for (uint64_t s = 3; s <= 200; ++s) ASSERT_TRUE(set.hold(s, msg_for(s)).ok());
+  EXPECT_EQ(set.slots_allocated(), 256u);  // 200 held: four blocks
+}
+
+// The receiver may release the set's memory from inside deliver_ready (its
+// last stream ended with the message just delivered): the release waits
+// until deliver_ready is done, and the set goes on working.
+TEST(ConfluxSet, ReleaseFromInsideDeliveryIsDeferred) {
+  ConfluxSet set;
+  set.add_leg();
+  for (uint64_t s = 2; s <= 10; ++s) ASSERT_TRUE(set.hold(s, msg_for(s)).ok());
+  ASSERT_TRUE(set.take_if_next(1));
+  std::vector<uint64_t> got;
+  size_t n = set.deliver_ready([&](cell::RelayCommand c, uint16_t id, ByteSpan body) {
+    got.push_back(seq_of(ConfluxMessage{c, id, Bytes(body.begin(), body.end())}));
+    if (got.size() == 9) EXPECT_GT(set.release_if_empty(), 0u);  // nothing held any more
+    else EXPECT_EQ(set.release_if_empty(), 0u);                   // still holding: kept
+    return true;
+  });
+  EXPECT_EQ(n, 9u);
+  EXPECT_EQ(got.size(), 9u);
+  EXPECT_EQ(got.back(), 10u);
+  EXPECT_EQ(set.ring_slots(), 0u);
+  EXPECT_EQ(set.slots_allocated(), 0u);
+  ASSERT_TRUE(set.hold(12, msg_for(12)).ok());
+  ASSERT_TRUE(set.take_if_next(11));
+  auto m = set.pop_ready();
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(seq_of(*m), 12u);
+}
+
 // deliver_ready stops when the receiver says so (its circuit closed); the
 // rest stays held, in order.
 TEST(ConfluxSet, DeliverReadyStopsWhenAsked) {
