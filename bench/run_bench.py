@@ -113,9 +113,10 @@ def machine_info():
                                  stderr=subprocess.DEVNULL).stdout.decode().splitlines()
     return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
             "loadavg_at_start": load, "tor_version": tor_version[0].rstrip(".") if tor_version else "?",
-            "shared_machine": True,
-            "note": "shared machine: other engineers' builds ran at the same time; "
-                    "figures are noisy, ratios from the same run only"}
+            "note": ("the machine had other load when the run started (load average above "
+                     "half its cores): figures are noisy, ratios from the same run only"
+                     if load and float(load[0]) > 0.5 * (os.cpu_count() or 1) else
+                     "figures are from one run on this machine; compare ratios, not absolute times")}
 
 
 # ---------------------------------------------------------------------------
