@@ -300,14 +300,7 @@ TEST(TestNetwork, FastPreferredButNotRequiredWhenNothingElseFits) {
 
 TEST(TestNetwork, FamilyAndSubnetRulesCanBeTurnedOff) {
   TestNet net = make_test_network(3);
-  auto build = [&](PathOptions opts) {
-    auto c = Consensus::parse(net.consensus);
-    EXPECT_TRUE(c.ok()) << c.error().to_string();
-    auto mds = netdoc::parse_microdescs(net.microdescs);
-    EXPECT_TRUE(mds.ok()) << mds.error().to_string();
-    return std::make_unique<PathSelector>(std::make_shared<const Consensus>(std::move(c).value()),
-                                          std::move(mds).value(), opts);
-  };
+  auto build = [&](PathOptions opts) { return build_selector(net, opts); };
   auto strict = build({});
   ASSERT_EQ(strict->usable().size(), 3u);
   SeededRandom rng(6);

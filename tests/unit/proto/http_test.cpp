@@ -12,6 +12,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 namespace tc::proto {
 namespace {
@@ -50,6 +52,11 @@ Bytes xz(const Bytes &in) {
   return out;
 }
 
+// The document as a directory cache may send it, by Content-Encoding.
+std::vector<std::pair<const char *, Bytes>> compressed(const Bytes &doc) {
+  return {{"deflate", deflate(doc)}, {"x-zstd", zstd(doc)}, {"x-tor-lzma", xz(doc)}};
+}
+
 Bytes response(std::string_view encoding, const Bytes &body) {
   std::string head = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n";
   if (!encoding.empty()) head += "Content-Encoding: " + std::string(encoding) + "\r\n";
@@ -75,9 +82,7 @@ TEST(DirHttp, RealConsensusInEveryEncodingComesBackExactly) {
 TEST(DirHttp, BodiesBeyondTheLimitAreRefused) {
   Bytes doc = read_consensus();
   ASSERT_FALSE(doc.empty()) << "test data missing";
-  for (const auto &[enc, body] : {std::pair<const char *, Bytes>{"deflate", deflate(doc)},
-                                  {"x-zstd", zstd(doc)},
-                                  {"x-tor-lzma", xz(doc)}}) {
+  for (const auto &[enc, body] : compressed(doc)) {
     auto r = decode_content(enc, body, doc.size() - 1);  // one byte short
     ASSERT_FALSE(r.ok()) << enc;
     EXPECT_EQ(r.error().kind(), ErrorKind::kExhausted) << enc << ": " << r.error().to_string();
@@ -89,9 +94,7 @@ TEST(DirHttp, BodiesBeyondTheLimitAreRefused) {
 TEST(DirHttp, CorruptOrTruncatedBodiesAreRefused) {
   Bytes doc = read_consensus();
   ASSERT_FALSE(doc.empty()) << "test data missing";
-  for (const auto &[enc, body] : {std::pair<const char *, Bytes>{"deflate", deflate(doc)},
-                                  {"x-zstd", zstd(doc)},
-                                  {"x-tor-lzma", xz(doc)}}) {
+  for (const auto &[enc, body] : compressed(doc)) {
     Bytes truncated(body.begin(), body.begin() + static_cast<std::ptrdiff_t>(body.size() / 2));
     auto t = decode_content(enc, truncated, 64u << 20);
     EXPECT_FALSE(t.ok()) << enc << ": half a body decoded";
