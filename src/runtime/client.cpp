@@ -543,10 +543,15 @@ struct TorClient::Impl {
     for (auto &[p, t] : predicted_ports) ports.push_back(p);
     if (ports.empty()) ports.push_back(80);
     for (uint16_t port : ports) {
+      // With conflux, only pairs count (a plain circuit built for a waiting
+      // stream is not what the next stream should get); without it, every
+      // clean circuit does (counting only pairs there built circuits
+      // back to back forever).
+      const bool pairs_only = want_conflux();
       size_t clean = 0;
       for (auto &pc : circuits)
-        if (!pc.one_hop && !pc.isolation && pc.conflux_build && pc.circ->status() == CircuitStatus::kOpen &&
-            exit_allows(pc, port))
+        if (!pc.one_hop && !pc.isolation && (pc.conflux_build || !pairs_only) &&
+            pc.circ->status() == CircuitStatus::kOpen && exit_allows(pc, port))
           ++clean;
       if (clean < kPreemptiveCircuits) {
         auto r = co_await build_circuit(port, want_conflux());
