@@ -257,7 +257,8 @@ awaitable<Status> Channel::handshake() {
     if (io == TlsIo::kFailed) co_return Error(ErrorKind::kIo, why);
     TC_CO_TRY_VOID(co_await tls_wait(io));
   }
-  LOG_DEBUG("channel to %s: TLS up after %lld ms", target_.nickname.c_str(), ms());
+  LOG_DEBUG("channel to %s: TLS up after %lld ms (%s, %s)", target_.nickname.c_str(), ms(),
+            SSL_get_version(ssl_.get()), SSL_get_cipher_name(ssl_.get()));
 
   // §4.1: VERSIONS first, with 2-byte circuit ids whatever comes later.
   Bytes hello;
