@@ -108,8 +108,8 @@ Cell Circuit::make_relay(RelayCommand cmd, uint16_t stream_id, ByteSpan body, bo
   return c;
 }
 
-Result<CircuitEvent> Circuit::handle_cell(Cell &c, Outbox &out, uint64_t now_usec) {
-  now_usec_ = now_usec;
+Result<CircuitEvent> Circuit::handle_cell(Cell &c, Outbox &out, LazyUsec now) {
+  now_ = now;
   switch (c.command) {
     case CellCommand::kCreated2: {
       if (hop_count() != 0) return proto_error("CREATED2 on a circuit that already has hops");
@@ -180,7 +180,7 @@ Result<CircuitEvent> Circuit::handle_relay(Cell &c, Outbox &out) {
         }
         if (cc_) {
           // Prop 324 §3.3: RTT sample and Vegas update; inflight drops by sendme_inc.
-          TC_TRY_VOID(cc_->on_sendme(now_usec_));
+          TC_TRY_VOID(cc_->on_sendme(now_.get()));
           return CircuitEvent{EvCircuitWindowOpened{}};
         }
         if (package_window_ + kCircWindowIncrement > kCircWindowStart)
@@ -455,11 +455,11 @@ void send_flow(StreamXonXoff::Send what, StreamFlow &f, std::function<void(Relay
 }
 }  // namespace
 
-void Circuit::stream_buffered(uint16_t stream_id, uint64_t buffered, uint64_t now_usec, Outbox &out) {
+void Circuit::stream_buffered(uint16_t stream_id, uint64_t buffered, LazyUsec now, Outbox &out) {
   auto it = streams_.find(stream_id);
   if (!cc_ || it == streams_.end() || !it->second.xon_xoff || it->second.phase != StreamPhase::kOpen) return;
   auto &x = *it->second.xon_xoff;
-  send_flow(x.on_data_buffered(buffered, now_usec), it->second,
+  send_flow(x.on_data_buffered(buffered, now), it->second,
             [&](RelayCommand cmd, Bytes body) { out.push_back(make_relay(cmd, stream_id, body, false)); });
 }
 

@@ -106,9 +106,9 @@ class Circuit {
 
   // Processes one inbound cell for this circuit. Errors mean the circuit is
   // unusable and must be destroyed (tor-spec §6.1: unrecognized cells close it).
-  // now_usec: a monotonic clock in microseconds, for congestion control's
-  // RTT measurement (unused on circuits without it).
-  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out, uint64_t now_usec = 0);
+  // now: a monotonic clock in microseconds, for congestion control's RTT
+  // measurement (read only for a SENDME on circuits with it).
+  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out, LazyUsec now = {});
 
   // Streams (§6.2). Opening sends BEGIN / BEGIN_DIR / RESOLVE to the last hop.
   Result<uint16_t> open_stream(std::string_view address, uint16_t port, uint32_t flags, Outbox &out);
@@ -129,7 +129,7 @@ class Circuit {
   // bytes of the stream wait for our reader after new data arrived, or
   // after the reader took `drained` bytes; XOFF / XON go out as needed.
   // No-ops on circuits without congestion control.
-  void stream_buffered(uint16_t stream_id, uint64_t buffered, uint64_t now_usec, Outbox &out);
+  void stream_buffered(uint16_t stream_id, uint64_t buffered, LazyUsec now, Outbox &out);
   void stream_drained(uint16_t stream_id, uint64_t drained, uint64_t buffered, uint64_t now_usec, Outbox &out);
   // The Vegas state when the exit agreed to congestion control, else null.
   const Vegas *congestion_control() const { return cc_ ? &*cc_ : nullptr; }
@@ -185,7 +185,7 @@ class Circuit {
   CcParams cc_params_;
   // Congestion control with the last hop, when negotiated (prop 324).
   std::optional<Vegas> cc_;
-  uint64_t now_usec_ = 0;  // of the cell being handled
+  LazyUsec now_;  // of the cell being handled
   cell::ClientCircuitCrypto crypto_;
   std::vector<RelayTarget> path_;
   std::optional<Pending> pending_;

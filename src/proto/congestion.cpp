@@ -191,7 +191,7 @@ Status Vegas::on_sendme(uint64_t now_usec) {
 
 // ---------------------------------------------------------- StreamXonXoff
 
-StreamXonXoff::Send StreamXonXoff::on_data_buffered(uint64_t buffered, uint64_t now_usec) {
+StreamXonXoff::Send StreamXonXoff::on_data_buffered(uint64_t buffered, LazyUsec now) {
   Send out = Send::kNothing;
   if (buffered > p_.xoff_client_bytes && !xoff_sent_) {
     xoff_sent_ = true;
@@ -203,7 +203,7 @@ StreamXonXoff::Send StreamXonXoff::on_data_buffered(uint64_t buffered, uint64_t 
   // (or continue) measuring its drain rate, maybe with an advisory XON.
   // Right after an XOFF this cannot decide an XON (the buffer is not empty).
   if (buffered > kMaxExpectedCellBurst * kRelayPayloadSize) {
-    Send x = decide_xon(0, buffered, now_usec);
+    Send x = decide_xon(0, buffered, now.get());
     if (out == Send::kNothing) out = x;
   }
   return out;

@@ -401,6 +401,7 @@ awaitable<void> Channel::read_loop() {
         have -= pos;
       }
     }
+    drain_done();
     if (closed_ || why) break;
     if (io == TlsIo::kDone) {
       // Budget spent with data left: let others run, then go on.
@@ -415,14 +416,27 @@ awaitable<void> Channel::read_loop() {
 
 void Channel::dispatch(cell::Cell &c) {
   if (c.circ_id == 0) return;  // PADDING and other link-level cells
-  auto it = sinks_.find(c.circ_id);
-  if (it == sinks_.end()) return;  // a circuit we already forgot; §5.4 cells may cross
-  auto sink = it->second.lock();
-  if (!sink) {
-    sinks_.erase(it);
-    return;
+  // The cells of one drain mostly belong to one circuit: the sink found for
+  // the last cell stays locked until the drain ends (drain_done) instead of
+  // a map lookup and a weak_ptr lock per cell. detach() only unmarks it, so
+  // a sink that detaches itself inside on_cell is not freed under its feet.
+  if (c.circ_id != cached_circ_id_ || !cached_sink_) {
+    auto it = sinks_.find(c.circ_id);
+    if (it == sinks_.end()) return;  // a circuit we already forgot; §5.4 cells may cross
+    auto sink = it->second.lock();
+    if (!sink) {
+      sinks_.erase(it);
+      return;
+    }
+    cached_sink_ = std::move(sink);
+    cached_circ_id_ = c.circ_id;
   }
-  sink->on_cell(c);
+  cached_sink_->on_cell(c);
+}
+
+void Channel::drain_done() {
+  cached_circ_id_ = 0;
+  cached_sink_.reset();
 }
 
 uint32_t Channel::allocate_circ_id() {
@@ -432,8 +446,14 @@ uint32_t Channel::allocate_circ_id() {
   }
 }
 
-void Channel::attach(uint32_t circ_id, std::weak_ptr<CellSink> sink) { sinks_[circ_id] = std::move(sink); }
-void Channel::detach(uint32_t circ_id) { sinks_.erase(circ_id); }
+void Channel::attach(uint32_t circ_id, std::weak_ptr<CellSink> sink) {
+  if (circ_id == cached_circ_id_) cached_circ_id_ = 0;
+  sinks_[circ_id] = std::move(sink);
+}
+void Channel::detach(uint32_t circ_id) {
+  if (circ_id == cached_circ_id_) cached_circ_id_ = 0;
+  sinks_.erase(circ_id);
+}
 
 void Channel::send(const cell::Cell &c) {
   if (closed_) return;
@@ -500,6 +520,7 @@ void Channel::close(const Error &why) {
   // Every circuit on the channel is gone (§5.4): fail them and their streams.
   auto sinks = std::move(sinks_);
   sinks_.clear();
+  cached_circ_id_ = 0;  // the sink itself is let go when the drain ends
   for (auto &[id, weak] : sinks)
     if (auto s = weak.lock()) s->on_channel_closed(why);
 }

@@ -95,6 +95,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   asio::awaitable<void> read_loop();
   void flush();
   void dispatch(cell::Cell &c);
+  void drain_done();  // end of one read drain: let dispatch()'s cached sink go
 
   asio::any_io_executor ex_;
   asio::ip::tcp::socket sock_;
@@ -114,6 +115,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   bool flush_posted_ = false;
   bool writer_waiting_ = false;  // the socket was full: a wait for writability is pending
   std::unordered_map<uint32_t, std::weak_ptr<CellSink>> sinks_;
+  // dispatch()'s sink of the last cell, held until the drain ends.
+  uint32_t cached_circ_id_ = 0;
+  std::shared_ptr<CellSink> cached_sink_;
   uint64_t bytes_read_ = 0, bytes_written_ = 0;
 };
 

@@ -39,19 +39,20 @@ void TorStream::wake() {
   });
 }
 
-void TorStream::deliver(ByteSpan data) {
+void TorStream::deliver(TorCircuit &c, ByteSpan data) {
   inbound_.append(data);
   cell_sizes_.push_back(static_cast<uint16_t>(data.size()));
   bytes_in_ += data.size();
   if (data.empty()) consumed(0);
   // Congestion control: XOFF once our reader falls too far behind (prop 324
-  // §4); the caller (TorCircuit::on_cell) flushes.
-  if (auto c = circ_.lock(); c && status_ == StreamStatus::kOpen) {
-    const proto::StreamFlow *f = c->circ_.stream(id_);
+  // §4); the caller (TorCircuit::on_cell) flushes. `c` is the circuit
+  // delivering, alive for the call: no weak_ptr lock per cell.
+  if (status_ == StreamStatus::kOpen) {
+    const proto::StreamFlow *f = c.circ_.stream(id_);
     uint32_t before = f ? f->xoffs_sent + f->xons_sent : 0;
-    c->circ_.stream_buffered(id_, readable_bytes(), now_usec(), c->outbox_);
+    c.circ_.stream_buffered(id_, readable_bytes(), proto::LazyUsec(&now_usec), c.outbox_);
     if (f && f->xoffs_sent + f->xons_sent != before)
-      LOG_INFO("circuit %08x stream %u: %s sent, %zu bytes unread", c->id(), id_,
+      LOG_INFO("circuit %08x stream %u: %s sent, %zu bytes unread", c.id(), id_,
                f->xoff_xon_last_was_xoff() ? "XOFF" : "XON", readable_bytes());
   }
   wake();
@@ -188,6 +189,7 @@ void TorStream::close() {
 struct TorCircuit::ConfluxShared {
   proto::ConfluxSet set;
   std::weak_ptr<TorCircuit> primary;
+  const TorCircuit *primary_raw = nullptr;  // identity only: is this leg the primary?
   std::vector<std::weak_ptr<TorCircuit>> legs;
   bool established = false;  // linking finished: from now on one leg's loss is the set's
   bool torn_down = false;
@@ -272,7 +274,7 @@ void TorCircuit::flush() {
 
 void TorCircuit::on_cell(cell::Cell &c) {
   if (status_ == CircuitStatus::kClosed) return;
-  auto r = circ_.handle_cell(c, outbox_, now_usec());
+  auto r = circ_.handle_cell(c, outbox_, proto::LazyUsec(&now_usec));
   if (!r) {
     LOG_WARN("circuit %08x: %s; closing it", circ_.circ_id(), r.error().message().c_str());
     fail(std::move(r).error());
@@ -297,7 +299,7 @@ void TorCircuit::on_event(proto::CircuitEvent &event) {
           }
         } else if constexpr (std::is_same_v<T, proto::EvStreamData>) {
           bytes_in_ += ev.data.size();
-          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) it->second->deliver(ev.data);
+          if (auto it = streams_.find(ev.stream_id); it != streams_.end()) it->second->deliver(*this, ev.data);
         } else if constexpr (std::is_same_v<T, proto::EvStreamEnded>) {
           if (auto it = streams_.find(ev.stream_id); it != streams_.end()) {
             auto s = it->second;
@@ -370,7 +372,16 @@ std::atomic<size_t> TorCircuit::released_bytes_{0};
 size_t TorCircuit::take_released_bytes() { return released_bytes_.exchange(0); }
 
 void TorCircuit::conflux_message(const proto::EvConfluxMessage &ev) {
-  std::shared_ptr<TorCircuit> primary = cfx_ ? cfx_->primary.lock() : nullptr;
+  // On the primary leg itself no lock is needed (it is running this call);
+  // the other leg holds the primary alive while it delivers.
+  std::shared_ptr<TorCircuit> held;
+  TorCircuit *primary = nullptr;
+  if (cfx_ && cfx_->primary_raw == this) {
+    primary = this;
+  } else if (cfx_) {
+    held = cfx_->primary.lock();
+    primary = held.get();
+  }
   if (!primary || primary->status_ == CircuitStatus::kClosed) {
     fail(Error(ErrorKind::kClosed, "conflux message after the set closed"));
     destroy(0);
@@ -399,7 +410,7 @@ void TorCircuit::conflux_message(const proto::EvConfluxMessage &ev) {
       return;
     }
   }
-  if (primary.get() != this) primary->flush();
+  if (primary != this) primary->flush();
 }
 
 void TorCircuit::deliver_ordered(cell::RelayCommand command, uint16_t stream_id, ByteSpan body) {
@@ -426,6 +437,7 @@ Status TorCircuit::begin_conflux_link(const std::vector<std::shared_ptr<TorCircu
   }
   auto shared = std::make_shared<ConfluxShared>();
   shared->primary = legs[0];
+  shared->primary_raw = legs[0].get();
   cell::ConfluxLink link;
   crypto::random_bytes(link.nonce);  // prop 329 §2.2: a secret, never logged
   link.desired_ux = cell::conflux_ux::kHighThroughput;

@@ -60,7 +60,7 @@ class TorStream : public std::enable_shared_from_this<TorStream> {
 
  private:
   friend class TorCircuit;
-  void deliver(ByteSpan data);
+  void deliver(TorCircuit &c, ByteSpan data);
   void ended(uint8_t reason);
   void wake();
   void consumed(size_t n);

@@ -157,7 +157,7 @@ struct Fixture {
     EXPECT_TRUE(circ.handle_cell(c, out, now).ok());
     return *id;
   }
-  Result<CircuitEvent> from_exit(RelayCommand cmd, uint16_t stream, ByteSpan body, uint64_t now,
+  Result<CircuitEvent> from_exit(RelayCommand cmd, uint16_t stream, ByteSpan body, LazyUsec now,
                                  RelayDigest *digest = nullptr) {
     cell::Cell c;
     RelayDigest d = exit.send(c, circ.circ_id(), cmd, stream, body);
@@ -270,6 +270,50 @@ TEST(CircuitCc, SendingFollowsCwndAndSendmesMeasureRtt) {
   EXPECT_EQ(f.circ.package_window(), 62);
   // A SENDME whose digest is not the one of cell 62 closes the circuit.
   EXPECT_FALSE(f.from_exit(RelayCommand::kSendme, 0, cell::make_sendme_v1_body(exit_digests[0]), t_send + 90'000).ok());
+}
+
+namespace {
+// A clock the test controls, counting how often it is read.
+uint64_t g_clock_usec = 0;
+int g_clock_reads = 0;
+uint64_t counting_clock() {
+  ++g_clock_reads;
+  return g_clock_usec;
+}
+}  // namespace
+
+TEST(CircuitCc, ClockReadOnlyForTheCellsThatNeedIt) {
+  Fixture f;
+  ASSERT_TRUE(f.build(true, cc_response(31)).ok());
+  uint16_t s = f.open(10);
+  g_clock_reads = 0;
+  // Inbound DATA needs no time: a download's cells read no clock.
+  Bytes body(498, 7);
+  for (int i = 0; i < 20; ++i) {
+    auto ev = f.from_exit(RelayCommand::kData, s, body, LazyUsec(&counting_clock));
+    ASSERT_TRUE(ev.ok()) << ev.error().to_string();
+  }
+  EXPECT_EQ(g_clock_reads, 0);
+  // A SENDME does (its RTT sample), once.
+  Bytes data(498 * 31, 1);
+  size_t off = 0;
+  const uint64_t t_send = 5'000'000;
+  while (off < data.size()) {
+    auto n = f.circ.send_data(s, ByteSpan(data).subspan(off), f.out, t_send);
+    ASSERT_TRUE(n.ok());
+    off += *n;
+  }
+  RelayDigest acked{};
+  for (auto &c : f.out) {
+    auto g = f.exit.receive(c);
+    if (g.command == RelayCommand::kData) acked = g.digest;
+  }
+  f.out.clear();
+  g_clock_usec = t_send + 42'000;
+  auto ev = f.from_exit(RelayCommand::kSendme, 0, cell::make_sendme_v1_body(acked), LazyUsec(&counting_clock));
+  ASSERT_TRUE(ev.ok()) << ev.error().to_string();
+  EXPECT_EQ(g_clock_reads, 1);
+  EXPECT_EQ(f.circ.congestion_control()->ewma_rtt_usec(), 42'000u);
 }
 
 TEST(CircuitCc, XoffStopsAndXonResumesOurSending) {
