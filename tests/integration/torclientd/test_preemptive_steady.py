@@ -6,7 +6,9 @@ building would load every relay of the network and never say so.
 
 For each configuration: bootstrap, fetch /1M (size + sha256 checked), let
 the client settle, then count circuit builds (the "circuit ... built in"
-info log line) over an idle window: there must be none, and `show tor
+info log line) over an idle window: at most one conflux pair may come in
+it (a set finishing late, or replacing a leg, on a loaded machine; the
+runaway this guards against built ~40 circuits a second), and `show tor
 circuits` must list a handful, not dozens.
 
 usage: test_preemptive_steady.py
@@ -30,6 +32,7 @@ IDLE_S = 4.0
 # Two preemptive circuits (or two conflux pairs: four legs), the one the
 # fetch used, and slack for a directory circuit.
 MAX_OPEN = 8
+MAX_IDLE_BUILDS = 2
 
 BUILT_RE = re.compile(r"\bcircuit [0-9a-f]+ built in \d+ ms")
 
@@ -59,7 +62,7 @@ def check(name, extra, net):
         rows, text = d.circuits()
         tcd.log("%s: %d builds in all, %d during %.0f s idle, %d circuits open"
                 % (name, b1, b1 - b0, IDLE_S, len(rows)))
-        if b1 - b0 != 0:
+        if b1 - b0 > MAX_IDLE_BUILDS:
             return "%d circuits built while idle (%d in all)\n%s" % (b1 - b0, b1, text)
         if len(rows) > MAX_OPEN:
             return "%d circuits open at rest (at most %d expected)\n%s" % (len(rows), MAX_OPEN, text)
@@ -79,7 +82,7 @@ def main():
             failed = True
     if failed:
         return 1
-    tcd.log("OK: no circuit built while idle in %s" % ", ".join(n for n, _ in CONFIGS))
+    tcd.log("OK: circuit building came to rest in %s" % ", ".join(n for n, _ in CONFIGS))
     return 0
 
 
