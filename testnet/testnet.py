@@ -360,7 +360,7 @@ def node_torrc(net, node, datadir):
             # 10 ms): a cell reaching an otherwise idle relay within a tick
             # of its last run waits for the next one, which put a 10 ms step
             # into every request/response on this network.
-            "ConsensusParams cc_alg=2 KISTSchedRunInterval=2",
+            "ConsensusParams cc_alg=2 KISTSchedRunInterval=%d" % net.get("kist_ms", 2),
         ]
     elif node["role"] == "exit":
         lines += [
@@ -536,6 +536,7 @@ def cmd_start(args):
         "tor": shutil.which(TOR),
         "tor_version": subprocess.run([TOR, "--version"], stdout=subprocess.PIPE)
         .stdout.decode().splitlines()[0].strip(),
+        "kist_ms": args.kist_ms,
         "voting": {"initial_interval": args.voting_interval_initial,
                    "initial_delay": 2,
                    "interval": args.voting_interval,
@@ -980,6 +981,10 @@ def main(argv=None):
     p.add_argument("--delay-ms", type=int, default=0,
                    help="WAN-like: put every ORPort behind testnet/delay.py, "
                    "adding this delay per direction on every relay link (default 0: off)")
+    p.add_argument("--kist-ms", type=int, default=2, choices=range(1, 101), metavar="1..100",
+                   help="KISTSchedRunInterval in the consensus: how often the relays' "
+                   "(and C tor clients') KIST scheduler runs (default 2, as on the public "
+                   "network; tor's built-in default is 10)")
     p.set_defaults(func=cmd_start)
 
     p = sub.add_parser("wait", parents=[common], help="wait until usable")

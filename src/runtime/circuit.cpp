@@ -221,6 +221,8 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr
   auto start = Clock::now();
   std::shared_ptr<TorCircuit> circ(new TorCircuit(ch, ch->allocate_circ_id(), cc));
   ch->attach(circ->id(), circ);
+  circ->hop_times_.reserve(path.size());
+  auto hop_start = start;
   for (size_t i = 0; i < path.size(); ++i) {
     // Prop 324 §4.1.1: congestion control is negotiated with the last hop
     // only, inside ntor-v3 (as C tor does for exit circuits).
@@ -242,9 +244,11 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> TorCircuit::build(std::shared_ptr
                                               path[i].nickname + " (hop " + std::to_string(i + 1) + ")")
           .with_code(static_cast<int>(i + 1));
     }
+    auto hop_done = Clock::now();
+    circ->hop_times_.push_back(std::chrono::duration_cast<std::chrono::microseconds>(hop_done - hop_start));
+    hop_start = hop_done;
     LOG_DEBUG("circuit %08x: hop %zu (%s) after %lld ms", circ->id(), i + 1, path[i].nickname.c_str(),
-              static_cast<long long>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()));
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(hop_done - start).count()));
   }
   circ->status_ = CircuitStatus::kOpen;
   circ->build_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);

@@ -125,6 +125,10 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   uint64_t bytes_out() const { return bytes_out_; }
   const std::shared_ptr<Channel> &channel() const { return ch_; }
   std::chrono::milliseconds build_time() const { return build_time_; }
+  // How long each hop's CREATE2/EXTEND2 took to answer, in order (a build's
+  // time split by link: hop 1 is our own link to the guard, the others are
+  // relay-to-relay links we do not control).
+  const std::vector<std::chrono::microseconds> &hop_times() const { return hop_times_; }
   // Congestion control's state when the exit agreed to it, else null.
   const proto::Vegas *congestion_control() const { return circ_.congestion_control(); }
 
@@ -183,6 +187,7 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
   std::unordered_map<uint16_t, std::shared_ptr<TorStream>> streams_;
   std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   std::chrono::milliseconds build_time_{0};
+  std::vector<std::chrono::microseconds> hop_times_;
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
   // Conflux: the set this circuit is a leg of, its index there, whether
   // its LINKED came; the primary also owns the other legs.

@@ -9,7 +9,9 @@ the client settle, then count circuit builds (the "circuit ... built in"
 info log line) over an idle window: at most one conflux pair may come in
 it (a set finishing late, or replacing a leg, on a loaded machine; the
 runaway this guards against built ~40 circuits a second), and `show tor
-circuits` must list a handful, not dozens.
+circuits` must list a handful, not dozens. Each build line also splits
+its time by hop ("built in 47 ms (hops 0.9 + 40.2 + 5.8 ms)", read by
+bench/run_bench.py): one figure per hop, adding up to the total.
 
 usage: test_preemptive_steady.py
 """
@@ -35,11 +37,34 @@ MAX_OPEN = 8
 MAX_IDLE_BUILDS = 2
 
 BUILT_RE = re.compile(r"\bcircuit [0-9a-f]+ built in \d+ ms")
+HOPS_RE = re.compile(r"\bcircuit [0-9a-f]+ built in (\d+) ms \(hops ([0-9. +]+) ms\)")
 
 
 def builds(d):
     with open(d.log_path, errors="replace") as f:
         return len(BUILT_RE.findall(f.read()))
+
+
+def check_hop_times(d):
+    """Every build line names its hops' times, and they add up to the total."""
+    with open(d.log_path, errors="replace") as f:
+        text = f.read()
+    lines = BUILT_RE.findall(text)
+    split = HOPS_RE.findall(text)
+    if len(split) != len(lines):
+        return "%d of %d build lines lack the per-hop split" % (len(lines) - len(split), len(lines))
+    three = 0
+    for total, hops in split:
+        h = [float(x) for x in hops.split("+")]
+        if len(h) not in (1, 3):
+            return "a build line names %d hops: %r" % (len(h), hops)
+        three += len(h) == 3
+        # the total is whole milliseconds (truncated), the hops tenths
+        if not (int(total) - 0.2 <= sum(h) <= int(total) + 1.2):
+            return "hops %s ms do not add up to %s ms" % (hops, total)
+    if not three:
+        return "no three-hop build line in the log"
+    return None
 
 
 def check(name, extra, net):
@@ -66,6 +91,9 @@ def check(name, extra, net):
             return "%d circuits built while idle (%d in all)\n%s" % (b1 - b0, b1, text)
         if len(rows) > MAX_OPEN:
             return "%d circuits open at rest (at most %d expected)\n%s" % (len(rows), MAX_OPEN, text)
+        err = check_hop_times(d)
+        if err:
+            return err
         if not d.alive():
             return "torclientd exited\n" + d.tail(30)
     return None
