@@ -19,10 +19,13 @@ run the same sequence against the same network, exits and files:
                    C tor's log / `torclientctl show tor status`)
   ttfb             curl time_starttransfer of /bytes/1000 on a new SOCKS
                    stream (same isolation, circuit reused), many iterations
-  circuit build    C tor: control port `EXTENDCIRCUIT 0`, send -> `650 CIRC id
-                   BUILT`; torclientd: its own info log "circuit %08x built in
-                   N ms" while new-isolation SOCKS streams (a fresh SOCKS
-                   username each) make it build circuits
+  circuit build    every three-hop circuit the client builds while
+                   new-isolation SOCKS streams (a fresh SOCKS username each)
+                   run, launch -> last hop: C tor's control port CIRC events
+                   (LAUNCHED .. EXTENDED x3 .. BUILT), torclientd's info log
+                   "circuit %08x built in N ms (hops a + b + c ms)"; per hop
+                   too. Also C tor one at a time on an idle client
+                   (`EXTENDCIRCUIT 0` -> `650 CIRC id BUILT`)
   ttfb new circuit curl time_starttransfer with a fresh SOCKS username (both)
   single stream    /100M through one stream: bytes / curl time_total
   100 streams      curl --parallel, 100 x /1M at once: bytes / wall time
@@ -233,47 +236,25 @@ class CTor(Client):
         self.proc = None
 
     # -- circuit build times through the control port --
+    def control(self, timeout=60):
+        c = ControlConnection(self.control_port, timeout)
+        c.authenticate(open(os.path.join(self.data_dir, "control_auth_cookie"), "rb").read())
+        return c
+
     def circuit_build_times(self, n, timeout=60):
-        cookie = open(os.path.join(self.data_dir, "control_auth_cookie"), "rb").read()
-        s = socket.create_connection(("127.0.0.1", self.control_port), timeout=timeout)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        buf = bytearray()
-
-        def send(line):
-            s.sendall(line.encode() + b"\r\n")
-
-        def readline():
-            # Acknowledge every segment at once (TCP_QUICKACK, renewed before
-            # each recv). tor's control socket uses Nagle: with our ACK of the
-            # "250 EXTENDED" reply delayed (40 ms on Linux), tor held the
-            # circuit events back until it came, and every build measured
-            # ~44 ms whatever its real time.
-            while b"\n" not in buf:
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
-                chunk = s.recv(4096)
-                if not chunk:
-                    raise RuntimeError("control connection closed")
-                buf.extend(chunk)
-            i = buf.index(b"\n")
-            line = bytes(buf[:i + 1])
-            del buf[:i + 1]
-            return line.decode(errors="replace").rstrip("\r\n")
-
-        send("AUTHENTICATE " + cookie.hex())
-        if not readline().startswith("250"):
-            raise RuntimeError("control AUTHENTICATE refused")
-        send("SETEVENTS CIRC")
-        if not readline().startswith("250"):
-            raise RuntimeError("SETEVENTS refused")
+        """n circuits built one at a time with EXTENDCIRCUIT 0 on an otherwise
+        idle client: (times, per-hop times, failures)."""
+        c = self.control(timeout)
+        c.command("SETEVENTS CIRC")
         times, hops, failed = [], [], 0
         for _ in range(n):
             t0 = time.monotonic()
-            send("EXTENDCIRCUIT 0")
+            c.send("EXTENDCIRCUIT 0")
             cid = None
             marks = [t0]  # + one per hop answered (C tor sends EXTENDED for each, then BUILT)
             deadline = t0 + timeout
             while time.monotonic() < deadline:
-                line = readline()
+                line = c.readline()
                 m = re.match(r"250 EXTENDED (\d+)", line)
                 if m:
                     cid = m.group(1)
@@ -293,12 +274,102 @@ class CTor(Client):
                     if m.group(2) in ("FAILED", "CLOSED"):
                         failed += 1
                         break
+        c.close()
+        return times, hops, failed
+
+    def watch_circuits(self):
+        """Start recording the circuits C tor builds on its own (for streams,
+        preemptively, conflux legs); stop() gives (times, per-hop times) of the
+        three-hop ones: the same thing our client's log gives."""
+        return CircuitWatcher(self.control())
+
+
+class ControlConnection:
+    """A control port connection (control-spec) that acknowledges every
+    segment at once: TCP_QUICKACK, renewed before each recv. tor's control
+    socket uses Nagle: with our ACK of a reply delayed (40 ms on Linux), tor
+    held the next events back until it came, and every build measured ~44 ms
+    whatever its real time."""
+
+    def __init__(self, port, timeout):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def send(self, line):
+        self.s.sendall(line.encode() + b"\r\n")
+
+    def readline(self):
+        while b"\n" not in self.buf:
+            self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            chunk = self.s.recv(4096)
+            if not chunk:
+                raise RuntimeError("control connection closed")
+            self.buf.extend(chunk)
+        i = self.buf.index(b"\n")
+        line = bytes(self.buf[:i + 1])
+        del self.buf[:i + 1]
+        return line.decode(errors="replace").rstrip("\r\n")
+
+    def command(self, line):
+        self.send(line)
+        reply = self.readline()
+        if not reply.startswith("250"):
+            raise RuntimeError("control: %s refused: %s" % (line.split()[0], reply))
+
+    def authenticate(self, cookie):
+        self.command("AUTHENTICATE " + cookie.hex())
+
+    def close(self):
         try:
-            send("QUIT")
+            self.send("QUIT")
+            self.s.shutdown(socket.SHUT_RDWR)  # wakes a reader blocked in recv
         except OSError:
             pass
-        s.close()
-        return times, hops, failed
+        self.s.close()
+
+
+class CircuitWatcher(threading.Thread):
+    def __init__(self, conn):
+        super().__init__(daemon=True)
+        self.conn = conn
+        self.conn.command("SETEVENTS CIRC")
+        self.marks = {}  # circuit id -> [LAUNCHED time, EXTENDED times...]
+        self.times, self.hops = [], []
+        self.stopping = False
+        self.start()
+
+    def run(self):
+        try:
+            while not self.stopping:
+                line = self.conn.readline()
+                m = re.match(r"650 CIRC (\d+) (\w+)(?: (\S+))?", line)
+                if not m:
+                    continue
+                now = time.monotonic()
+                cid, status = m.group(1), m.group(2)
+                if status == "LAUNCHED":
+                    self.marks[cid] = [now]
+                elif status == "EXTENDED" and cid in self.marks:
+                    self.marks[cid].append(now)
+                elif status == "BUILT" and cid in self.marks:
+                    marks = self.marks.pop(cid)
+                    path = m.group(3) or ""
+                    if path.startswith("$") and path.count(",") == 2:
+                        self.times.append((now - marks[0]) * 1000.0)
+                        if len(marks) == 4:
+                            self.hops.append([(b - a) * 1000.0 for a, b in zip(marks, marks[1:])])
+                elif status in ("FAILED", "CLOSED"):
+                    self.marks.pop(cid, None)
+        except (OSError, RuntimeError):
+            pass
+
+    def stop(self):
+        self.stopping = True
+        time.sleep(0.2)  # a BUILT event already on its way
+        self.conn.close()
+        self.join(timeout=5)
+        return list(self.times), list(self.hops)
 
 
 class Ours(Client):
@@ -475,15 +546,26 @@ def run_client_round(c, net, args, rnd):
         if r["ok"]:
             tt.append(r["ttfb"] * 1000.0)
     res["ttfb_ms"] = tt
-    # circuit builds
+    # circuit builds, C tor one at a time on an idle client (EXTENDCIRCUIT)
     if isinstance(c, CTor):
         try:
             times, hops, failed = c.circuit_build_times(args.circuits)
         except (OSError, RuntimeError) as e:
             log("  ctor: control port: %s" % e)
             times, hops, failed = [], [], args.circuits
-        res["circuit_build_ms"], res["circuit_build_failed"] = times, failed
-        res["circuit_hop_ms"] = hops
+        res["circuit_build_idle_ms"], res["circuit_hop_idle_ms"] = times, hops
+        res["circuit_build_idle_failed"] = failed
+        log("  ctor: one circuit at a time (EXTENDCIRCUIT): build p50 %s ms (%d; per hop p50 %s)" % (
+            fmt(pct(times, 50)), len(times), " / ".join(fmt(x) for x in hop_p50(hops)) or "-"))
+    # circuit builds for both clients alike: every three-hop circuit the
+    # client builds while new-isolation streams (a fresh SOCKS username each)
+    # make it build them (for the streams, preemptive, conflux legs)
+    watcher = None
+    if isinstance(c, CTor):
+        try:
+            watcher = c.watch_circuits()
+        except (OSError, RuntimeError) as e:
+            log("  ctor: control port: %s" % e)
     new_iso = []
     off = c.log_size() if isinstance(c, Ours) else 0
     for i in range(args.circuits):
@@ -493,7 +575,11 @@ def run_client_round(c, net, args, rnd):
     res["ttfb_new_circuit_ms"] = new_iso
     if isinstance(c, Ours):
         res["circuit_build_ms"], res["circuit_hop_ms"] = c.built_since(off)
-        res["circuit_build_failed"] = args.circuits - len(new_iso)
+    elif watcher:
+        res["circuit_build_ms"], res["circuit_hop_ms"] = watcher.stop()
+    else:
+        res["circuit_build_ms"], res["circuit_hop_ms"] = [], []
+    res["circuit_build_failed"] = args.circuits - len(new_iso)
     cb = res["circuit_build_ms"]
     hp = hop_p50(res.get("circuit_hop_ms", []))
     log("  %s: ttfb p50 %s ms, circuit build p50 %s ms (%d; per hop p50 %s), new-circuit ttfb p50 %s ms" % (
@@ -735,16 +821,31 @@ def markdown(result):
             pooled = [h for r in cond["rounds"][who] if "error" not in r for h in r.get("circuit_hop_ms", [])]
             if pooled:
                 hops[who] = (hop_p50(pooled), len(pooled))
+        idle = [r for r in cond["rounds"]["ctor"] if "error" not in r]
+        idle_times = [t for r in idle for t in r.get("circuit_build_idle_ms", [])]
+        idle_hops = [h for r in idle for h in r.get("circuit_hop_idle_ms", [])]
         if hops:
             lines.append("Where circuit build time goes, p50 per hop in ms (hop 1: the client's own "
                          "link to the guard; hops 2 and 3: relay-to-relay links, the relays' "
-                         "scheduling and TCP):")
+                         "scheduling and TCP; each hop's share of the build):")
             lines.append("")
-            lines.append("| client | hop 1 | hop 2 | hop 3 | builds |")
-            lines.append("|---|---:|---:|---:|---:|")
-            for who, (p, n) in hops.items():
-                lines.append("| %s | %s | %s | %s | %d |" % (
-                    "C tor" if who == "ctor" else "ours", fmt(p[0]), fmt(p[1]), fmt(p[2]), n))
+            lines.append("| client | builds | p50 | p90 | hop 1 | hop 2 | hop 3 |")
+            lines.append("|---|---:|---:|---:|---:|---:|---:|")
+            rows = [("C tor, while new-isolation streams run", "ctor"),
+                    ("ours, while new-isolation streams run", "ours")]
+            for label, who in rows:
+                if who not in hops:
+                    continue
+                p, n = hops[who]
+                tl = [t for r in cond["rounds"][who] if "error" not in r
+                      for t in r.get("circuit_build_ms", [])]
+                lines.append("| %s | %d | %s | %s | %s | %s | %s |" % (
+                    label, n, fmt(pct(tl, 50)), fmt(pct(tl, 90)), fmt(p[0]), fmt(p[1]), fmt(p[2])))
+            if idle_times:
+                p = hop_p50(idle_hops) or [None] * 3
+                lines.append("| C tor, one at a time, idle (EXTENDCIRCUIT 0) | %d | %s | %s | %s | %s | %s |" % (
+                    len(idle_times), fmt(pct(idle_times, 50)), fmt(pct(idle_times, 90)),
+                    fmt(p[0]), fmt(p[1]), fmt(p[2])))
             lines.append("")
         shares = []
         for who in ("ctor", "ours"):
