@@ -57,30 +57,64 @@ void write_circ_id(uint32_t circ_id, uint16_t link_protocol, Writer &w) {
 
 }  // namespace
 
-Result<Decoded> decode_cell(ByteSpan buf, uint16_t link_protocol, Cell &fixed_out, VarCell &var_out) {
+namespace {
+
+// Where the next cell in buf lies (§3): kind, header and body length. kNone
+// while more bytes are needed.
+struct Frame {
+  Decoded::Kind kind = Decoded::kNone;
+  size_t id_len = 0, header = 0, body = 0;
+};
+
+Result<Frame> frame_cell(ByteSpan buf, uint16_t link_protocol) {
   if (link_protocol == 1 || link_protocol == 2)
     return Error(ErrorKind::kInvalidArgument,
                  "decode_cell: link protocol " + std::to_string(link_protocol) + " is not supported (need 3 or later)");
-  const size_t id_len = circ_id_len(link_protocol);
-  if (buf.size() < id_len + 1) return Decoded{};
-  const uint8_t cmd = buf[id_len];
-  if (is_var_cell_command(cmd)) {
-    const size_t hdr = id_len + 3;
-    if (buf.size() < hdr) return Decoded{};
-    const size_t len = (size_t{buf[id_len + 1]} << 8) | buf[id_len + 2];
-    if (buf.size() < hdr + len) return Decoded{};
-    var_out.circ_id = read_circ_id(buf.data(), id_len);
-    var_out.command = static_cast<CellCommand>(cmd);
-    var_out.payload.assign(buf.begin() + static_cast<std::ptrdiff_t>(hdr),
-                           buf.begin() + static_cast<std::ptrdiff_t>(hdr + len));
-    return Decoded{Decoded::kVar, hdr + len};
+  Frame f;
+  f.id_len = circ_id_len(link_protocol);
+  if (buf.size() < f.id_len + 1) return f;
+  if (is_var_cell_command(buf[f.id_len])) {
+    f.header = f.id_len + 3;
+    if (buf.size() < f.header) return f;
+    f.body = (size_t{buf[f.id_len + 1]} << 8) | buf[f.id_len + 2];
+    if (buf.size() < f.header + f.body) return f;
+    f.kind = Decoded::kVar;
+    return f;
   }
-  const size_t total = id_len + 1 + kCellPayloadLen;
-  if (buf.size() < total) return Decoded{};
-  fixed_out.circ_id = read_circ_id(buf.data(), id_len);
-  fixed_out.command = static_cast<CellCommand>(cmd);
-  std::memcpy(fixed_out.payload.data(), buf.data() + id_len + 1, kCellPayloadLen);
-  return Decoded{Decoded::kFixed, total};
+  f.header = f.id_len + 1;
+  f.body = kCellPayloadLen;
+  if (buf.size() >= f.header + f.body) f.kind = Decoded::kFixed;
+  return f;
+}
+
+void take_var(ByteSpan buf, const Frame &f, VarCell &var_out) {
+  var_out.circ_id = read_circ_id(buf.data(), f.id_len);
+  var_out.command = static_cast<CellCommand>(buf[f.id_len]);
+  var_out.payload.assign(buf.begin() + static_cast<std::ptrdiff_t>(f.header),
+                         buf.begin() + static_cast<std::ptrdiff_t>(f.header + f.body));
+}
+
+}  // namespace
+
+Result<Decoded> decode_cell(ByteSpan buf, uint16_t link_protocol, Cell &fixed_out, VarCell &var_out) {
+  TC_TRY(Frame f, frame_cell(buf, link_protocol));
+  if (f.kind == Decoded::kVar) take_var(buf, f, var_out);
+  if (f.kind == Decoded::kFixed) {
+    fixed_out.circ_id = read_circ_id(buf.data(), f.id_len);
+    fixed_out.command = static_cast<CellCommand>(buf[f.id_len]);
+    std::memcpy(fixed_out.payload.data(), buf.data() + f.header, kCellPayloadLen);
+  }
+  return Decoded{f.kind, f.kind == Decoded::kNone ? 0 : f.header + f.body};
+}
+
+Result<DecodedInPlace> decode_cell_in_place(MutableByteSpan buf, uint16_t link_protocol, VarCell &var_out) {
+  TC_TRY(Frame f, frame_cell(buf, link_protocol));
+  DecodedInPlace d{f.kind, f.kind == Decoded::kNone ? 0 : f.header + f.body, std::nullopt};
+  if (f.kind == Decoded::kVar) take_var(buf, f, var_out);
+  if (f.kind == Decoded::kFixed)
+    d.fixed = CellView{read_circ_id(buf.data(), f.id_len), static_cast<CellCommand>(buf[f.id_len]),
+                       PayloadSpan(buf.data() + f.header, kCellPayloadLen)};
+  return d;
 }
 
 void encode_cell(const Cell &c, uint16_t link_protocol, Bytes &out) {
@@ -192,7 +226,7 @@ Cell make_netinfo_cell(uint32_t timestamp, const std::optional<IpAddress> &other
   return c;
 }
 
-Result<Netinfo> parse_netinfo(const CellPayload &payload) {
+Result<Netinfo> parse_netinfo(ConstPayloadSpan payload) {
   Reader r(payload, "NETINFO cell");
   Netinfo ni;
   TC_TRY(ni.timestamp, r.u32());
@@ -235,7 +269,7 @@ Cell make_create2_cell(uint32_t circ_id, uint16_t handshake_type, ByteSpan hdata
   return c;
 }
 
-Result<Create2> parse_create2(const CellPayload &payload) {
+Result<Create2> parse_create2(ConstPayloadSpan payload) {
   Reader r(payload, "CREATE2 cell");
   Create2 out;
   TC_TRY(out.handshake_type, r.u16());
@@ -260,7 +294,7 @@ Cell make_created2_cell(uint32_t circ_id, ByteSpan hdata) {
   return c;
 }
 
-Result<Bytes> parse_created2(const CellPayload &payload) {
+Result<Bytes> parse_created2(ConstPayloadSpan payload) {
   Reader r(payload, "CREATED2 cell");
   TC_TRY(uint16_t hlen, r.u16());
   if (hlen > kCreated2HdataMax)

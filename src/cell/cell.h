@@ -40,10 +40,22 @@ const char *cell_command_name(CellCommand c);
 constexpr size_t kCellPayloadLen = 509;
 using CellPayload = std::array<uint8_t, kCellPayloadLen>;
 
+using PayloadSpan = std::span<uint8_t, kCellPayloadLen>;
+using ConstPayloadSpan = std::span<const uint8_t, kCellPayloadLen>;
+// A fixed-length cell where it lies. Inbound cells stay in the channel's
+// read buffer: the relay layers come off in place and the body is parsed
+// there, with no copy per cell.
+struct CellView {
+  uint32_t circ_id;
+  CellCommand command;
+  PayloadSpan payload;
+};
 struct Cell {
   uint32_t circ_id = 0;
   CellCommand command{};
   CellPayload payload{};
+
+  CellView view() { return CellView{circ_id, command, payload}; }
 };
 struct VarCell {
   uint32_t circ_id = 0;
@@ -71,6 +83,14 @@ struct Decoded {
   size_t consumed = 0;
 };
 Result<Decoded> decode_cell(ByteSpan buf, uint16_t link_protocol, Cell &fixed_out, VarCell &var_out);
+// The same without copying a fixed-length cell: on kFixed, `fixed` views
+// the cell's payload inside buf (valid while buf is).
+struct DecodedInPlace {
+  Decoded::Kind kind = Decoded::kNone;
+  size_t consumed = 0;
+  std::optional<CellView> fixed;
+};
+Result<DecodedInPlace> decode_cell_in_place(MutableByteSpan buf, uint16_t link_protocol, VarCell &var_out);
 // Append the wire encoding. circ_id must fit CIRCID_LEN; a var cell payload
 // must be <= 65535 bytes (asserted).
 void encode_cell(const Cell &c, uint16_t link_protocol, Bytes &out);
@@ -104,7 +124,7 @@ struct Netinfo {
 // the payload are left out.
 Cell make_netinfo_cell(uint32_t timestamp, const std::optional<IpAddress> &other_address,
                        std::span<const IpAddress> my_addresses = {});
-Result<Netinfo> parse_netinfo(const CellPayload &payload);
+Result<Netinfo> parse_netinfo(ConstPayloadSpan payload);
 
 // ---- Circuit cells (§5) ----
 
@@ -121,14 +141,14 @@ struct Create2 {
   uint16_t handshake_type = 0;
   Bytes hdata;
 };
-Result<Create2> parse_create2(const CellPayload &payload);  // the relay's side, for tests
+Result<Create2> parse_create2(ConstPayloadSpan payload);  // the relay's side, for tests
 // CREATED2: returns HDATA.
 Cell make_created2_cell(uint32_t circ_id, ByteSpan hdata);  // the relay's side, for tests
-Result<Bytes> parse_created2(const CellPayload &payload);
+Result<Bytes> parse_created2(ConstPayloadSpan payload);
 
 // DESTROY (§5.4). An OP always sends reason NONE for its own DESTROYs.
 Cell make_destroy_cell(uint32_t circ_id, uint8_t reason);
-inline uint8_t destroy_reason(const CellPayload &payload) { return payload[0]; }
+inline uint8_t destroy_reason(ConstPayloadSpan payload) { return payload[0]; }
 namespace destroy {
 constexpr uint8_t kNone = 0, kProtocol = 1, kInternal = 2, kRequested = 3, kHibernating = 4,
                   kResourceLimit = 5, kConnectFailed = 6, kOrIdentity = 7, kChannelClosed = 8,

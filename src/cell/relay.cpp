@@ -90,7 +90,7 @@ void pack_relay_payload(RelayCommand cmd, uint16_t stream_id, ByteSpan body, Cel
   if (used + zeros < kCellPayloadLen) fill_padding(MutableByteSpan(p + used + zeros, kCellPayloadLen - used - zeros));
 }
 
-Result<RelayMessage> unpack_relay_payload(const CellPayload &p) {
+Result<RelayMessage> unpack_relay_payload(ConstPayloadSpan p) {
   const size_t len = (size_t{p[9]} << 8) | p[10];
   if (len > kRelayBodyMax)
     return Error(ErrorKind::kProtocol,

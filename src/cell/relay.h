@@ -69,7 +69,7 @@ struct RelayMessage {
   ByteSpan body;  // views into the payload it was unpacked from
 };
 // After decryption (the cell was recognized). Refuses length > 498.
-Result<RelayMessage> unpack_relay_payload(const CellPayload &p);
+Result<RelayMessage> unpack_relay_payload(ConstPayloadSpan p);
 
 // ---- BEGIN / BEGIN_DIR / CONNECTED (§6.2) ----
 

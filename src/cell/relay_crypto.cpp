@@ -32,7 +32,7 @@ RelayDigest ClientCircuitCrypto::encrypt_outbound(CellPayload &payload, size_t t
   return d;
 }
 
-Result<size_t> ClientCircuitCrypto::decrypt_inbound(CellPayload &payload, RelayDigest *digest_out) {
+Result<size_t> ClientCircuitCrypto::decrypt_inbound(PayloadSpan payload, RelayDigest *digest_out) {
   uint8_t *p = payload.data();
   for (size_t i = 0; i < hops_.size(); ++i) {
     HopCrypto &hop = hops_[i];

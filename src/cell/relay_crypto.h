@@ -65,7 +65,7 @@ class ClientCircuitCrypto {
   // circuit (§6.1). digest_out (may be null) receives the full 20-byte
   // backward running digest after this cell; put it in our SENDME v1 when
   // this is the DATA cell that makes us send one (prop 289).
-  Result<size_t> decrypt_inbound(CellPayload &payload, RelayDigest *digest_out);
+  Result<size_t> decrypt_inbound(PayloadSpan payload, RelayDigest *digest_out);
 
  private:
   std::vector<HopCrypto> hops_;

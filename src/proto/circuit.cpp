@@ -108,7 +108,7 @@ Cell Circuit::make_relay(RelayCommand cmd, uint16_t stream_id, ByteSpan body, bo
   return c;
 }
 
-Result<CircuitEvent> Circuit::handle_cell(Cell &c, Outbox &out, LazyUsec now) {
+Result<CircuitEvent> Circuit::handle_cell(cell::CellView c, Outbox &out, LazyUsec now) {
   now_ = now;
   switch (c.command) {
     case CellCommand::kCreated2: {
@@ -142,7 +142,7 @@ void Circuit::count_delivered_data(const std::array<uint8_t, 20> &digest, Outbox
   }
 }
 
-Result<CircuitEvent> Circuit::handle_relay(Cell &c, Outbox &out) {
+Result<CircuitEvent> Circuit::handle_relay(cell::CellView c, Outbox &out) {
   if (hop_count() == 0) return proto_error("RELAY cell before the circuit was created");
   std::array<uint8_t, 20> digest{};
   auto hop_r = crypto_.decrypt_inbound(c.payload, &digest);
@@ -441,7 +441,11 @@ void Circuit::data_consumed(uint16_t stream_id, int cells, Outbox &out) {
 }
 
 namespace {
-void send_flow(StreamXonXoff::Send what, StreamFlow &f, std::function<void(RelayCommand, Bytes)> emit) {
+// A template, not std::function: this runs for every inbound DATA cell, and
+// the callers' lambdas are too big for std::function's inline storage (one
+// malloc and free per cell).
+template <class Emit>
+void send_flow(StreamXonXoff::Send what, StreamFlow &f, Emit &&emit) {
   if (what == StreamXonXoff::Send::kXoff) {
     ++f.xoffs_sent;
     f.last_sent_xoff = true;

@@ -107,8 +107,12 @@ class Circuit {
   // Processes one inbound cell for this circuit. Errors mean the circuit is
   // unusable and must be destroyed (tor-spec §6.1: unrecognized cells close it).
   // now: a monotonic clock in microseconds, for congestion control's RTT
-  // measurement (read only for a SENDME on circuits with it).
-  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out, LazyUsec now = {});
+  // measurement (read only for a SENDME on circuits with it). The payload is
+  // decrypted in place; event bodies point into it (valid while it is).
+  Result<CircuitEvent> handle_cell(cell::CellView c, Outbox &out, LazyUsec now = {});
+  Result<CircuitEvent> handle_cell(cell::Cell &c, Outbox &out, LazyUsec now = {}) {
+    return handle_cell(c.view(), out, now);
+  }
 
   // Streams (§6.2). Opening sends BEGIN / BEGIN_DIR / RESOLVE to the last hop.
   Result<uint16_t> open_stream(std::string_view address, uint16_t port, uint32_t flags, Outbox &out);
@@ -161,7 +165,7 @@ class Circuit {
   Result<uint16_t> new_stream_id();
   cell::Cell make_relay(cell::RelayCommand cmd, uint16_t stream_id, ByteSpan body, bool early,
                         std::array<uint8_t, 20> *digest_out = nullptr);
-  Result<CircuitEvent> handle_relay(cell::Cell &c, Outbox &out);
+  Result<CircuitEvent> handle_relay(cell::CellView c, Outbox &out);
   Result<CircuitEvent> finish_handshake(ByteSpan reply);
   Result<Bytes> start_handshake(const RelayTarget &t, HandshakeType type, bool request_cc);
   Status negotiate_cc(bool requested, ByteSpan server_message);

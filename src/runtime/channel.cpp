@@ -161,6 +161,15 @@ void Channel::quick_ack() {
 #endif
 }
 
+namespace {
+// SSL_get_error reads the thread's error queue: before each SSL call it must
+// hold only that call's errors. Peeking first is cheaper than clearing an
+// already empty queue, which is the case for nearly every read.
+inline void clear_tls_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+}  // namespace
+
 Channel::TlsIo Channel::tls_step(int ret, const char *what, std::string &why) {
   if (ret == 1) return TlsIo::kDone;
   switch (SSL_get_error(ssl_.get(), ret)) {
@@ -196,7 +205,7 @@ awaitable<Status> Channel::tls_wait(TlsIo io) {
 // One TLS read: whatever one record gave, waiting for the socket if needed.
 awaitable<Result<size_t>> Channel::tls_read_some(uint8_t *buf, size_t len) {
   for (;;) {
-    ERR_clear_error();  // SSL_get_error reads the queue: it must hold only this call's errors
+    clear_tls_errors();
     size_t n = 0;
     std::string why;
     TlsIo io = tls_step(SSL_read_ex(ssl_.get(), buf, len, &n), "TLS read", why);
@@ -209,7 +218,7 @@ awaitable<Result<size_t>> Channel::tls_read_some(uint8_t *buf, size_t len) {
 awaitable<Status> Channel::tls_write_all(ByteSpan data) {
   size_t off = 0;
   while (off < data.size()) {
-    ERR_clear_error();
+    clear_tls_errors();
     size_t n = 0;
     std::string why;
     TlsIo io = tls_step(SSL_write_ex(ssl_.get(), data.data() + off, data.size() - off, &n), "TLS write", why);
@@ -250,7 +259,7 @@ awaitable<Status> Channel::handshake() {
   SSL_set_default_read_buffer_len(ssl_.get(), kReadChunk);
   SSL_set_connect_state(ssl_.get());
   for (;;) {
-    ERR_clear_error();
+    clear_tls_errors();
     std::string why;
     TlsIo io = tls_step(SSL_do_handshake(ssl_.get()), "TLS handshake", why);
     if (io == TlsIo::kDone) break;
@@ -359,7 +368,6 @@ awaitable<Status> Channel::handshake() {
 
 awaitable<void> Channel::read_loop() {
   auto self = shared_from_this();
-  cell::Cell fixed;
   cell::VarCell var;
   size_t have = in_start_;
   std::optional<Error> why;
@@ -371,7 +379,7 @@ awaitable<void> Channel::read_loop() {
     TlsIo io = TlsIo::kDone;
     while (!closed_ && drained < kDrainBudget) {
       if (in_.size() - have < 4096) in_.resize(std::max(in_.size() * 2, have + kReadChunk));
-      ERR_clear_error();
+      clear_tls_errors();
       size_t n = 0;
       std::string err;
       io = tls_step(SSL_read_ex(ssl_.get(), in_.data() + have, in_.size() - have, &n), "TLS read", err);
@@ -385,14 +393,16 @@ awaitable<void> Channel::read_loop() {
       have += n;
       size_t pos = 0;
       while (!closed_) {
-        auto d = cell::decode_cell(ByteSpan(in_.data() + pos, have - pos), link_protocol_, fixed, var);
+        // Zero-copy: a fixed cell is decrypted and parsed where it lies in
+        // in_ (nothing resizes or moves in_ until the drain's dispatch ends).
+        auto d = cell::decode_cell_in_place(MutableByteSpan(in_.data() + pos, have - pos), link_protocol_, var);
         if (!d) {
           why = std::move(d).error().context("channel to " + target_.nickname);
           break;
         }
         if (d->kind == cell::Decoded::kNone) break;
         pos += d->consumed;
-        if (d->kind == cell::Decoded::kFixed) dispatch(fixed);
+        if (d->fixed) dispatch(*d->fixed);
         // Variable-length cells after the handshake (VPADDING, ...) are ignored.
       }
       if (why) break;
@@ -414,7 +424,7 @@ awaitable<void> Channel::read_loop() {
   close(why ? *why : Error(ErrorKind::kClosed, "channel closed"));
 }
 
-void Channel::dispatch(cell::Cell &c) {
+void Channel::dispatch(cell::CellView c) {
   if (c.circ_id == 0) return;  // PADDING and other link-level cells
   // The cells of one drain mostly belong to one circuit: the sink found for
   // the last cell stays locked until the drain ends (drain_done) instead of
@@ -477,7 +487,7 @@ void Channel::flush() {
       if (out_.empty()) return;
       writing_.swap(out_);
     }
-    ERR_clear_error();
+    clear_tls_errors();
     size_t n = 0;
     std::string why;
     // After WANT_WRITE the retry passes the same bytes, as SSL_write_ex requires.

@@ -31,7 +31,9 @@ namespace tc::runtime {
 class CellSink {
  public:
   virtual ~CellSink() = default;
-  virtual void on_cell(cell::Cell &c) = 0;
+  // The cell lies in the channel's read buffer, valid for this call only;
+  // the sink may decrypt it in place.
+  virtual void on_cell(cell::CellView c) = 0;
   // The channel closed: the circuit is gone.
   virtual void on_channel_closed(const Error &why) = 0;
 };
@@ -94,7 +96,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   asio::awaitable<Status> tls_write_all(ByteSpan data);
   asio::awaitable<void> read_loop();
   void flush();
-  void dispatch(cell::Cell &c);
+  void dispatch(cell::CellView c);
   void drain_done();  // end of one read drain: let dispatch()'s cached sink go
 
   asio::any_io_executor ex_;

@@ -276,7 +276,7 @@ void TorCircuit::flush() {
   outbox_.clear();
 }
 
-void TorCircuit::on_cell(cell::Cell &c) {
+void TorCircuit::on_cell(cell::CellView c) {
   if (status_ == CircuitStatus::kClosed) return;
   auto r = circ_.handle_cell(c, outbox_, proto::LazyUsec(&now_usec));
   if (!r) {

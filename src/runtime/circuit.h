@@ -166,7 +166,7 @@ class TorCircuit : public CellSink, public std::enable_shared_from_this<TorCircu
                                                       std::chrono::milliseconds timeout);
   TorCircuit(std::shared_ptr<Channel> ch, uint32_t circ_id, proto::CcParams cc);
   struct ConfluxShared;
-  void on_cell(cell::Cell &c) override;
+  void on_cell(cell::CellView c) override;
   void on_event(proto::CircuitEvent &ev);
   void stream_gone();  // after a stream left streams_
   void conflux_message(const proto::EvConfluxMessage &ev);

@@ -24,7 +24,7 @@ class ChunkQueue {
   void append(ByteSpan data) {
     while (!data.empty()) {
       if (chunks_.empty() || tail_ == kChunk) {
-        chunks_.push_back(std::make_unique<Chunk>());
+        chunks_.push_back(std::make_unique_for_overwrite<Chunk>());  // no zero fill: every byte is written before it is read
         tail_ = 0;
       }
       size_t n = std::min(data.size(), kChunk - tail_);

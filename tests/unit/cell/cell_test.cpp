@@ -214,6 +214,51 @@ TEST(CellFormat, PartialBuffersNeedMore) {
   EXPECT_EQ(v.payload.size(), 65535u);
 }
 
+TEST(CellFormat, InPlaceDecodingViewsTheBufferAndAgreesWithTheCopy) {
+  // The channel's hot path: a fixed cell is not copied; its payload is a
+  // view into the read buffer, which the circuit then decrypts in place.
+  for (uint16_t proto : {3, 4, 5}) {
+    Bytes wire;
+    encode_cell(sample_fixed(0x1234), proto, wire);
+    VarCell vc;
+    vc.command = CellCommand::kVpadding;
+    vc.payload.assign(7, 0x5a);
+    encode_var_cell(vc, proto, wire);
+    encode_cell(sample_fixed(0x0042), proto, wire);
+    size_t pos = 0;
+    for (int i = 0; i < 3; ++i) {
+      // Every prefix of what is left decodes as the copying decoder does.
+      for (size_t n = 0; n <= wire.size() - pos; ++n) {
+        Cell f;
+        VarCell v1, v2;
+        auto copy = decode_cell(ByteSpan(wire).subspan(pos, n), proto, f, v1);
+        auto view = decode_cell_in_place(MutableByteSpan(wire).subspan(pos, n), proto, v2);
+        ASSERT_TRUE(copy.ok() && view.ok());
+        ASSERT_EQ(view->kind, copy->kind) << "proto " << proto << " cell " << i << " prefix " << n;
+        ASSERT_EQ(view->consumed, copy->consumed);
+        ASSERT_EQ(view->fixed.has_value(), copy->kind == Decoded::kFixed);
+        if (view->fixed) {
+          EXPECT_EQ(view->fixed->circ_id, f.circ_id);
+          EXPECT_EQ(view->fixed->command, f.command);
+          EXPECT_EQ(view->fixed->payload.data(), wire.data() + pos + circ_id_len(proto) + 1);
+          EXPECT_TRUE(std::equal(f.payload.begin(), f.payload.end(), view->fixed->payload.begin()));
+        }
+        if (copy->kind == Decoded::kVar) {
+          EXPECT_EQ(v2.command, v1.command);
+          EXPECT_EQ(v2.payload, v1.payload);
+        }
+      }
+      auto d = decode_cell_in_place(MutableByteSpan(wire).subspan(pos), proto, vc);
+      ASSERT_TRUE(d.ok());
+      pos += d->consumed;
+    }
+    EXPECT_EQ(pos, wire.size());
+  }
+  VarCell v;
+  Bytes old(600, 0);
+  EXPECT_FALSE(decode_cell_in_place(old, 2, v).ok());
+}
+
 TEST(CellFormat, UnknownCommandsAreDecoded) {
   // §3: receivers drop unknown commands, so framing must still work.
   Bytes wire = unhex("0000000163");
