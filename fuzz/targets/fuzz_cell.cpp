@@ -153,6 +153,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (!in.empty()) {
     auto d = decode_cell(in, link, fixed, var);
     FUZZ_CHECK(d.ok());  // 0, 3, 4, 5 are all supported
+    {
+      // The channel's zero-copy decoder frames the same bytes the same way
+      // and views the same payload in place.
+      Bytes mut(in.begin(), in.end());
+      VarCell var2;
+      auto z = decode_cell_in_place(mut, link, var2);
+      FUZZ_CHECK(z.ok() && z->kind == d->kind && z->consumed == d->consumed);
+      FUZZ_CHECK(z->fixed.has_value() == (d->kind == Decoded::kFixed));
+      if (z->fixed)
+        FUZZ_CHECK(z->fixed->circ_id == fixed.circ_id && z->fixed->command == fixed.command &&
+                   z->fixed->payload.data() == mut.data() + (d->consumed - kCellPayloadLen) &&
+                   std::memcmp(z->fixed->payload.data(), fixed.payload.data(), kCellPayloadLen) == 0);
+      if (d->kind == Decoded::kVar) FUZZ_CHECK(var2.command == var.command && var2.payload == var.payload);
+    }
     if (d->kind == Decoded::kNone) {
       FUZZ_CHECK(d->consumed == 0);
       break;
