@@ -290,6 +290,21 @@ struct TorClient::Impl {
   // turn off.
   bool want_conflux() const { return cfg.conflux && cfg.congestion_control; }
 
+  // Whether the next circuit may be built as a conflux pair: the consensus's
+  // cfx_max_linked_set (C tor's default 10, range 0-255) caps the linked
+  // sets a client keeps open, as C tor's conflux pool does; past it,
+  // circuits are built plain (one circuit per new isolation group instead
+  // of two).
+  bool conflux_set_allowed() const {
+    if (!want_conflux()) return false;
+    auto nd = dir.netdir();
+    const int32_t max_sets = nd ? nd->consensus().param("cfx_max_linked_set", 10, 0, 255) : 10;
+    int32_t sets = 0;
+    for (const auto &pc : circuits)
+      if (pc.circ->status() == CircuitStatus::kOpen && pc.circ->conflux_legs() > 1) ++sets;
+    return sets < max_sets;
+  }
+
   // Conflux (prop 329 §2.2): the path of a second leg to the same exit
   // through another guard and another middle, when the exit speaks
   // Conflux=1 and conflux is on (ours and the consensus's cfx_enabled);
@@ -521,7 +536,7 @@ struct TorClient::Impl {
       // The first circuit is a conflux set when it can be: the first
       // isolation group stays on it (C tor builds its first circuit plain,
       // which saves the link round trip but leaves that group one leg).
-      auto c = co_await build_circuit(0, want_conflux());
+      auto c = co_await build_circuit(0, conflux_set_allowed());
       if (!c) {
         bootstrap_error = c.error();
         LOG_WARN("bootstrap: first circuit failed: %s", c.error().message().c_str());
@@ -559,17 +574,17 @@ struct TorClient::Impl {
     if (ports.empty()) ports.push_back(80);
     for (uint16_t port : ports) {
       // With conflux, only pairs count (a plain circuit built for a waiting
-      // stream is not what the next stream should get); without it, every
-      // clean circuit does (counting only pairs there built circuits
-      // back to back forever).
-      const bool pairs_only = want_conflux();
+      // stream is not what the next stream should get); without it, or
+      // with cfx_max_linked_set reached, every clean circuit does (counting
+      // only pairs there built circuits back to back forever).
+      const bool pairs_only = conflux_set_allowed();
       size_t clean = 0;
       for (auto &pc : circuits)
         if (!pc.one_hop && !pc.isolation && (pc.conflux_build || !pairs_only) &&
             pc.circ->status() == CircuitStatus::kOpen && exit_allows(pc, port))
           ++clean;
       if (clean < kPreemptiveCircuits) {
-        auto r = co_await build_circuit(port, want_conflux());
+        auto r = co_await build_circuit(port, pairs_only);
         if (!r) LOG_INFO("preemptive circuit: %s", r.error().message().c_str());
         co_return r.ok();  // one at a time
       }
