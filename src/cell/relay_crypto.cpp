@@ -1,5 +1,6 @@
 #include "cell/relay_crypto.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <string>
@@ -8,13 +9,18 @@
 
 namespace tc::cell {
 
+namespace {
+// A three-hop circuit's layers go in one pass; longer paths in several.
+constexpr size_t kLayersPerPass = 3;
+}  // namespace
+
 HopCrypto::HopCrypto(ByteSpan key_material72) {
   assert(key_material72.size() == kTor1KeyMaterialLen && "tor1 key material must be 72 bytes");
   // Df(20) Db(20) Kf(16) Kb(16)
   forward_digest_.update(key_material72.subspan(0, 20));
   backward_digest_.update(key_material72.subspan(20, 20));
-  forward_cipher_ = crypto::AesCtr(key_material72.subspan(40, 16));
-  backward_cipher_ = crypto::AesCtr(key_material72.subspan(56, 16));
+  forward_cipher_ = crypto::AesCtrKeystream(key_material72.subspan(40, 16), kCellPayloadLen, kForwardCellsAhead);
+  backward_cipher_ = crypto::AesCtrKeystream(key_material72.subspan(56, 16), kCellPayloadLen, kBackwardCellsAhead);
 }
 
 void ClientCircuitCrypto::add_hop(HopCrypto hop) { hops_.push_back(std::move(hop)); }
@@ -28,16 +34,39 @@ RelayDigest ClientCircuitCrypto::encrypt_outbound(CellPayload &payload, size_t t
   dest.forward_digest_.update(payload);
   const RelayDigest d = dest.forward_digest_.finish();
   std::memcpy(p + kRelayDigestOffset, d.data(), 4);
-  for (size_t i = target + 1; i-- > 0;) hops_[i].forward_cipher_.apply(payload);
+  // Every layer from the target's down to the guard's, in one pass over the
+  // payload (CTR layers are XORs, so their order does not matter).
+  std::array<const uint8_t *, kLayersPerPass> ks;
+  for (size_t i = 0; i <= target; i += kLayersPerPass) {
+    size_t n = std::min(kLayersPerPass, target + 1 - i);
+    for (size_t j = 0; j < n; ++j) ks[j] = hops_[i + j].forward_cipher_.next_block();
+    crypto::xor_keystreams(p, ks.data(), n, kCellPayloadLen);
+  }
   return d;
 }
 
 Result<size_t> ClientCircuitCrypto::decrypt_inbound(PayloadSpan payload, RelayDigest *digest_out) {
   uint8_t *p = payload.data();
+  // Layers are peeled from the guard's on (§5.5.3), but a layer only needs
+  // to be applied to the whole payload once a hop might recognize the cell:
+  // until then only the two recognized bytes are followed, and the pending
+  // layers' keystreams are XORed in together, in one pass.
+  std::array<const uint8_t *, kLayersPerPass> pending;
+  size_t n_pending = 0;
+  uint8_t r0 = p[kRelayRecognizedOffset], r1 = p[kRelayRecognizedOffset + 1];
   for (size_t i = 0; i < hops_.size(); ++i) {
     HopCrypto &hop = hops_[i];
-    hop.backward_cipher_.apply(payload);
-    if (p[kRelayRecognizedOffset] != 0 || p[kRelayRecognizedOffset + 1] != 0) continue;
+    const uint8_t *k = hop.backward_cipher_.next_block();
+    if (n_pending == kLayersPerPass) {
+      crypto::xor_keystreams(p, pending.data(), n_pending, kCellPayloadLen);
+      n_pending = 0;
+    }
+    pending[n_pending++] = k;
+    r0 ^= k[kRelayRecognizedOffset];
+    r1 ^= k[kRelayRecognizedOffset + 1];
+    if ((r0 | r1) != 0) continue;
+    crypto::xor_keystreams(p, pending.data(), n_pending, kCellPayloadLen);
+    n_pending = 0;
     // Candidate: check the digest on a copy of the running state (a plain
     // value, no allocation) and commit only on a match (§6.1).
     uint8_t received[4];
@@ -53,6 +82,7 @@ Result<size_t> ClientCircuitCrypto::decrypt_inbound(PayloadSpan payload, RelayDi
       return i;
     }
   }
+  crypto::xor_keystreams(p, pending.data(), n_pending, kCellPayloadLen);
   return Error(ErrorKind::kCrypto,
                "relay cell not recognized by any of the circuit's " + std::to_string(hops_.size()) + " hops");
 }

@@ -30,8 +30,12 @@ class HopCrypto {
 
  private:
   friend class ClientCircuitCrypto;
-  crypto::AesCtr forward_cipher_;   // Kf
-  crypto::AesCtr backward_cipher_;  // Kb
+  // Relay payloads are always 509 bytes: the keystream is made a few cells
+  // ahead (more inbound, where downloads put the load).
+  static constexpr size_t kForwardCellsAhead = 2;
+  static constexpr size_t kBackwardCellsAhead = 4;
+  crypto::AesCtrKeystream forward_cipher_;   // Kf
+  crypto::AesCtrKeystream backward_cipher_;  // Kb
   crypto::Sha1State forward_digest_;   // seeded with Df
   crypto::Sha1State backward_digest_;  // seeded with Db
 };

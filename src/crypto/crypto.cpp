@@ -8,7 +8,9 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 namespace tc::crypto {
@@ -156,6 +158,68 @@ void AesCtr::apply(MutableByteSpan data) {
   int outl = 0;
   if (EVP_EncryptUpdate(ctx_.get(), data.data(), &outl, data.data(), static_cast<int>(data.size())) != 1)
     fatal("AES update");
+}
+
+AesCtrKeystream::AesCtrKeystream(ByteSpan key16, size_t block_len, size_t blocks_ahead)
+    : ctx_(EVP_CIPHER_CTX_new()),
+      buf_(new uint8_t[block_len * blocks_ahead], WipeFree{block_len * blocks_ahead}),
+      block_len_(block_len),
+      len_(block_len * blocks_ahead),
+      pos_(len_) {
+  if (key16.size() != 16 || block_len == 0 || blocks_ahead == 0) fatal("AesCtrKeystream parameters");
+  const uint8_t zero_iv[16] = {0};
+  if (!ctx_ || EVP_EncryptInit_ex(ctx_.get(), EVP_aes_128_ctr(), nullptr, key16.data(), zero_iv) != 1)
+    fatal("AES init");
+}
+
+void AesCtrKeystream::refill() {
+  // Encrypting zeros gives the keystream itself.
+  static const uint8_t kZeros[4096] = {};
+  for (size_t off = 0; off < len_; off += sizeof(kZeros)) {
+    const size_t n = std::min(sizeof(kZeros), len_ - off);
+    int outl = 0;
+    if (EVP_EncryptUpdate(ctx_.get(), buf_.get() + off, &outl, kZeros, static_cast<int>(n)) != 1) fatal("AES update");
+  }
+  pos_ = 0;
+}
+
+void AesCtrKeystream::WipeFree::operator()(uint8_t *p) const {
+  if (!p) return;
+  secure_wipe(p, len);
+  delete[] p;
+}
+
+namespace {
+template <size_t N>
+void xor_n(uint8_t *data, const uint8_t *const *ks, size_t len) {
+  // 16 bytes at a time (SSE2, the x86-64 baseline; other targets lower the
+  // vector type themselves); memcpy keeps the loads free of alignment and
+  // aliasing traps.
+  using V = uint8_t __attribute__((vector_size(16)));
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    V d, k;
+    std::memcpy(&d, data + i, 16);
+    for (size_t j = 0; j < N; ++j) {
+      std::memcpy(&k, ks[j] + i, 16);
+      d ^= k;
+    }
+    std::memcpy(data + i, &d, 16);
+  }
+  for (; i < len; ++i)
+    for (size_t j = 0; j < N; ++j) data[i] ^= ks[j][i];
+}
+}  // namespace
+
+void xor_keystreams(uint8_t *data, const uint8_t *const *ks, size_t n, size_t len) {
+  // Three layers (a full circuit) in one pass; longer paths in threes.
+  while (n >= 3) {
+    xor_n<3>(data, ks, len);
+    ks += 3;
+    n -= 3;
+  }
+  if (n == 2) xor_n<2>(data, ks, len);
+  if (n == 1) xor_n<1>(data, ks, len);
 }
 
 X25519Keypair X25519Keypair::generate() {

@@ -90,6 +90,44 @@ class AesCtr {
   std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree> ctx_;
 };
 
+// AES-CTR for fixed-size blocks of one length (tor1's 509-byte relay cell
+// payloads): the keystream is made ahead, `blocks_ahead` blocks per OpenSSL
+// call, so each block costs a pointer bump instead of an EVP call with its
+// partial-AES-block bookkeeping, and several layers' keystreams can be
+// XORed into a payload in one pass (xor_keystreams). The same stream as
+// AesCtr over the concatenated blocks. The buffer is wiped when freed.
+class AesCtrKeystream {
+ public:
+  AesCtrKeystream() = default;
+  AesCtrKeystream(ByteSpan key16, size_t block_len, size_t blocks_ahead);
+  AesCtrKeystream(AesCtrKeystream &&) noexcept = default;
+  AesCtrKeystream &operator=(AesCtrKeystream &&) noexcept = default;
+  // The keystream for the next block (block_len bytes); valid until the
+  // next call.
+  const uint8_t *next_block() {
+    if (pos_ == len_) refill();
+    const uint8_t *k = buf_.get() + pos_;
+    pos_ += block_len_;
+    return k;
+  }
+  size_t block_len() const { return block_len_; }
+  bool valid() const { return ctx_ != nullptr; }
+
+ private:
+  struct WipeFree {
+    size_t len;
+    void operator()(uint8_t *p) const;
+  };
+  void refill();
+  std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree> ctx_;
+  std::unique_ptr<uint8_t[], WipeFree> buf_{nullptr, WipeFree{0}};
+  size_t block_len_ = 0, len_ = 0, pos_ = 0;
+};
+
+// data[i] ^= ks[0][i] ^ ... ^ ks[n-1][i] for i < len: up to three streams
+// in one pass.
+void xor_keystreams(uint8_t *data, const uint8_t *const *ks, size_t n, size_t len);
+
 // X25519 (curve25519 Diffie-Hellman) keys for ntor.
 struct X25519Keypair {
   std::array<uint8_t, 32> secret{};

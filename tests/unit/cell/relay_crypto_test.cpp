@@ -199,12 +199,16 @@ TEST(RelayCrypto, DigestCoversWholePayloadWithZeroDigestField) {
   EXPECT_EQ(restored, plain);
 }
 
-TEST(RelayCrypto, ThreeHopsManyCellsBothDirections) {
-  Circuit c = make_circuit({random_key_material(), random_key_material(), random_key_material()});
+// Random cells to and from random hops of an n-hop circuit, checked by the
+// relays' side (one layer each, AesCtr and the EVP digest).
+void many_cells_both_directions(size_t hops, int iterations) {
+  std::vector<Bytes> keys;
+  for (size_t h = 0; h < hops; ++h) keys.push_back(random_key_material());
+  Circuit c = make_circuit(keys);
   std::mt19937 rng(289);
-  size_t fwd_count[3] = {0, 0, 0}, bwd_count[3] = {0, 0, 0};
-  for (int iter = 0; iter < 3000; ++iter) {
-    const size_t hop = rng() % 3;
+  std::vector<size_t> fwd_count(hops), bwd_count(hops);
+  for (int iter = 0; iter < iterations; ++iter) {
+    const size_t hop = rng() % hops;
     Bytes body(rng() % (kRelayBodyMax + 1));
     for (auto &b : body) b = static_cast<uint8_t>(rng());
     const auto cmd = static_cast<RelayCommand>(1 + rng() % 15);
@@ -237,10 +241,19 @@ TEST(RelayCrypto, ThreeHopsManyCellsBothDirections) {
       ++bwd_count[hop];
     }
   }
-  for (int h = 0; h < 3; ++h) {
-    EXPECT_GT(fwd_count[h], 300u);
-    EXPECT_GT(bwd_count[h], 300u);
+  for (size_t h = 0; h < hops; ++h) {
+    EXPECT_GT(fwd_count[h], iterations / hops / 5) << "hop " << h;
+    EXPECT_GT(bwd_count[h], iterations / hops / 5) << "hop " << h;
   }
+}
+
+TEST(RelayCrypto, ThreeHopsManyCellsBothDirections) { many_cells_both_directions(3, 3000); }
+
+// The client XORs up to three layers' keystreams in one pass; longer paths
+// take several passes, and a single hop one.
+TEST(RelayCrypto, OneAndFiveHopsManyCellsBothDirections) {
+  many_cells_both_directions(1, 500);
+  many_cells_both_directions(5, 3000);
 }
 
 TEST(RelayCrypto, CorruptedInboundCellNotRecognized) {

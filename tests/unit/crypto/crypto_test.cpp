@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "crypto/crypto.h"
 
 using namespace tc;
@@ -78,6 +80,45 @@ TEST(Aes, CtrKeystreamContinuesAcrossCalls) {
   c.apply(MutableByteSpan(pt).subspan(0, 5));
   c.apply(MutableByteSpan(pt).subspan(5));
   EXPECT_EQ(hexs(pt), "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff");
+}
+
+TEST(Aes, KeystreamBlocksAreTheCtrStream) {
+  // tor1's layers: AES-128-CTR from a zero IV. Blocks made ahead, any
+  // number per refill, are the same stream as AesCtr over the whole run.
+  auto key = *hex_decode("2b7e151628aed2a6abf7158809cf4f3c");
+  for (size_t ahead : {1, 3, 4}) {
+    AesCtr reference(key);
+    AesCtrKeystream ks(key, 509, ahead);
+    for (int block = 0; block < 11; ++block) {
+      Bytes want(509, 0);
+      reference.apply(want);
+      const uint8_t *got = ks.next_block();
+      ASSERT_TRUE(std::equal(want.begin(), want.end(), got)) << "ahead " << ahead << ", block " << block;
+    }
+  }
+  // The first bytes against an independent value: AES-128(key, 0^128).
+  AesCtrKeystream ks(key, 16, 1);
+  EXPECT_EQ(hexs(ByteSpan(ks.next_block(), 16)), "7df76b0c1ab899b33e42f047b91b546f");
+}
+
+TEST(Aes, XorKeystreamsEqualsOneLayerAtATime) {
+  std::mt19937 rng(324);
+  for (size_t n = 0; n <= 7; ++n) {
+    for (size_t len : {0, 1, 15, 16, 17, 509}) {
+      std::vector<Bytes> streams(n, Bytes(len));
+      for (auto &s : streams)
+        for (auto &b : s) b = static_cast<uint8_t>(rng());
+      Bytes data(len), want;
+      for (auto &b : data) b = static_cast<uint8_t>(rng());
+      want = data;
+      for (auto &s : streams)
+        for (size_t i = 0; i < len; ++i) want[i] ^= s[i];
+      std::vector<const uint8_t *> ptrs;
+      for (auto &s : streams) ptrs.push_back(s.data());
+      xor_keystreams(data.data(), ptrs.data(), n, len);
+      EXPECT_EQ(data, want) << n << " streams, " << len << " bytes";
+    }
+  }
 }
 
 TEST(X25519, Rfc7748SharedSecret) {
