@@ -4,14 +4,15 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 namespace tc::config {
 
 namespace {
+// A startup.conf-style file is a few KB; anything this big is a mistake.
+constexpr size_t kMaxConfigFileSize = 1u << 20;
 
 struct Token {
   std::string_view text;
@@ -292,13 +293,24 @@ Result<TorConfig> parse_text(std::string_view text, std::string_view name) {
 }
 
 Result<TorConfig> load_file(const std::string &path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    return Error(ErrorKind::kIo, "cannot open config file " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return Error(ErrorKind::kIo, "cannot read config file " + path);
-  return parse_text(ss.str(), path);
+  // stdio, not iostreams: torclientd links no locale machinery for this.
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f) return Error(ErrorKind::kIo, "cannot open config file " + path + ": " + std::strerror(errno));
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    text.append(buf, n);
+    if (text.size() > kMaxConfigFileSize) {
+      std::fclose(f);
+      return Error(ErrorKind::kInvalidArgument, "config file " + path + " is larger than " +
+                                                    std::to_string(kMaxConfigFileSize) + " bytes");
+    }
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return Error(ErrorKind::kIo, "cannot read config file " + path);
+  return parse_text(text, path);
 }
 
 }  // namespace tc::config

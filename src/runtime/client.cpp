@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <future>
 #include <map>
-#include <sstream>
 
 #include "crypto/crypto.h"
 #include "netdoc/public_authorities.h"
