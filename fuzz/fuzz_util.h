@@ -50,8 +50,19 @@ inline std::string read_file(const std::string &path) {
   return ss.str();
 }
 
-// ../shared/testdata (TORCLIENT_TESTDATA from CMake).
-inline std::string testdata(const std::string &rel) { return read_file(std::string(TORCLIENT_TESTDATA) + "/" + rel); }
+// Exit status that ctest reports as "skipped" (SKIP_RETURN_CODE).
+constexpr int kSkipExit = 77;
+
+// ../shared/testdata (TORCLIENT_TESTDATA from CMake). Without it the target
+// cannot run: it exits with kSkipExit, saying where it looked.
+inline std::string testdata(const std::string &rel) {
+  const std::string path = std::string(TORCLIENT_TESTDATA) + "/" + rel;
+  if (!std::ifstream(path)) {
+    std::fprintf(stderr, "fuzz: skipped: %s is missing (../shared/testdata beside the repository)\n", path.c_str());
+    std::exit(kSkipExit);
+  }
+  return read_file(path);
+}
 // A file of this repository (TORCLIENT_SOURCE_DIR from CMake).
 inline std::string source_file(const std::string &rel) {
   return read_file(std::string(TORCLIENT_SOURCE_DIR) + "/" + rel);

@@ -49,6 +49,7 @@ TEST(PortPolicy, AcceptAndReject) {
 }
 
 TEST(Microdesc, RealJournalMatchesConsensus) {
+  TC_REQUIRE_TESTDATA();
   const std::string text = read_testdata("cached-microdescs.new");
   auto mds = parse_microdescs(text);
   ASSERT_TRUE(mds.ok()) << mds.error().to_string();
@@ -138,6 +139,7 @@ TEST(Microdesc, WithoutLegacyOnionKeyAndFamilyForms) {
 }
 
 TEST(Microdesc, ErrorsCarryLineNumbers) {
+  TC_REQUIRE_TESTDATA();
   std::string good = read_testdata("cached-microdescs.new");
   good.resize(good.rfind('\n', 4000) + 1);
   std::string bad = good;
@@ -167,6 +169,7 @@ TEST(Microdesc, ErrorsCarryLineNumbers) {
 // The cached-microdescs journal compacted to what the consensus lists
 // (issue 4: the journal must not grow without bound).
 TEST(Microdesc, CompactJournalKeepsOnlyListedOnce) {
+  TC_REQUIRE_TESTDATA();
   const std::string real = read_testdata("cached-microdescs.new");
   auto c = Consensus::parse(read_testdata("cached-microdesc-consensus"));
   ASSERT_TRUE(c.ok());

@@ -42,6 +42,7 @@ void mutate_and_parse(const std::string &orig, int rounds, uint64_t seed, Parse 
 }
 
 TEST(Mutation, Consensus) {
+  TC_REQUIRE_TESTDATA();
   const std::string orig = small_consensus(40);
   ASSERT_TRUE(Consensus::parse(orig).ok());
   mutate_and_parse(orig, 3000, 1, [](const std::string &t) {
@@ -56,6 +57,7 @@ TEST(Mutation, Consensus) {
 }
 
 TEST(Mutation, Microdescriptors) {
+  TC_REQUIRE_TESTDATA();
   std::string orig = testing::read_testdata("cached-microdescs.new");
   orig.resize(orig.rfind('\n', 20000) + 1);
   mutate_and_parse(orig, 3000, 2, [](const std::string &t) {
@@ -65,6 +67,7 @@ TEST(Mutation, Microdescriptors) {
 }
 
 TEST(Mutation, Certificates) {
+  TC_REQUIRE_TESTDATA();
   std::string orig = testing::read_certs();
   orig.resize(orig.find("-----END SIGNATURE-----\n") + 24);
   mutate_and_parse(orig, 2000, 3, [](const std::string &t) {

@@ -104,6 +104,7 @@ std::vector<std::string> differences_from_2022(const std::vector<DirAuthority> &
 }
 
 TEST(PublicAuthorities, AgreeWith2022ConsensusExceptKnownChanges) {
+  TC_REQUIRE_TESTDATA();
   auto auths = builtin();
   auto c = Consensus::parse(testing::read_testdata("cached-microdesc-consensus"));
   ASSERT_TRUE(c.ok()) << c.error().to_string();
@@ -145,6 +146,7 @@ TEST(PublicAuthorities, AgreeWith2022ConsensusExceptKnownChanges) {
 }
 
 TEST(PublicAuthorities, Verify2022ConsensusWithTheSignersStillListed) {
+  TC_REQUIRE_TESTDATA();
   // The 2022 consensus with today's authority set: six of its v3
   // identities are still built in (five unchanged + dizum); dannenberg did
   // not sign that hour (8 of 9 signed), so five count, which is still a

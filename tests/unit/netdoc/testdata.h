@@ -5,11 +5,12 @@
 #include <string>
 
 #include "netdoc/tokenize.h"
+#include "shared_testdata.h"
 
 namespace tc::netdoc::testing {
 
 inline std::string read_testdata(const std::string &name) {
-  std::ifstream f(std::string(TORCLIENT_TESTDATA) + "/public-network-2022-11/" + name, std::ios::binary);
+  std::ifstream f(::tc::testing::public_network_dir() + "/" + name, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();

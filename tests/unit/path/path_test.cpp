@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "crypto/crypto.h"
+#include "shared_testdata.h"
 
 namespace tc::path {
 namespace {
@@ -18,7 +19,7 @@ using netdoc::Consensus;
 using netdoc::Microdesc;
 
 std::string read_testdata(const std::string &name) {
-  std::ifstream f(std::string(TORCLIENT_TESTDATA) + "/public-network-2022-11/" + name, std::ios::binary);
+  std::ifstream f(tc::testing::public_network_dir() + "/" + name, std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
@@ -37,6 +38,7 @@ struct SeededRandom {
 class RealPaths : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    if (!tc::testing::have_public_network_documents()) return;  // each test skips
     auto c = Consensus::parse(read_testdata("cached-microdesc-consensus"));
     ASSERT_TRUE(c.ok()) << c.error().to_string();
     auto mds = netdoc::parse_microdescs(read_testdata("cached-microdescs.new"));
@@ -44,6 +46,7 @@ class RealPaths : public ::testing::Test {
     selector_ = new PathSelector(std::make_shared<const Consensus>(std::move(c).value()), std::move(mds).value());
   }
   static void TearDownTestSuite() { delete selector_; }
+  void SetUp() override { TC_REQUIRE_TESTDATA(); }
   static PathSelector *selector_;
 };
 PathSelector *RealPaths::selector_;

@@ -4,6 +4,7 @@
 // byte for byte; a body that is corrupt, truncated or bigger than allowed
 // is refused with an error that says so.
 #include "proto/http.h"
+#include "shared_testdata.h"
 
 #include <gtest/gtest.h>
 #include <lzma.h>
@@ -19,7 +20,7 @@ namespace tc::proto {
 namespace {
 
 Bytes read_consensus() {
-  std::ifstream f(std::string(TORCLIENT_TESTDATA) + "/public-network-2022-11/cached-microdesc-consensus",
+  std::ifstream f(tc::testing::public_network_dir() + "/cached-microdesc-consensus",
                   std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
@@ -67,6 +68,7 @@ Bytes response(std::string_view encoding, const Bytes &body) {
 }
 
 TEST(DirHttp, RealConsensusInEveryEncodingComesBackExactly) {
+  TC_REQUIRE_TESTDATA();
   Bytes doc = read_consensus();
   ASSERT_GT(doc.size(), 1000000u) << "test data missing";
   const std::pair<const char *, Bytes> cases[] = {
@@ -80,6 +82,7 @@ TEST(DirHttp, RealConsensusInEveryEncodingComesBackExactly) {
 }
 
 TEST(DirHttp, BodiesBeyondTheLimitAreRefused) {
+  TC_REQUIRE_TESTDATA();
   Bytes doc = read_consensus();
   ASSERT_FALSE(doc.empty()) << "test data missing";
   for (const auto &[enc, body] : compressed(doc)) {
@@ -92,6 +95,7 @@ TEST(DirHttp, BodiesBeyondTheLimitAreRefused) {
 }
 
 TEST(DirHttp, CorruptOrTruncatedBodiesAreRefused) {
+  TC_REQUIRE_TESTDATA();
   Bytes doc = read_consensus();
   ASSERT_FALSE(doc.empty()) << "test data missing";
   for (const auto &[enc, body] : compressed(doc)) {
