@@ -19,8 +19,10 @@ HopCrypto::HopCrypto(ByteSpan key_material72) {
   // Df(20) Db(20) Kf(16) Kb(16)
   forward_digest_.update(key_material72.subspan(0, 20));
   backward_digest_.update(key_material72.subspan(20, 20));
-  forward_cipher_ = crypto::AesCtrKeystream(key_material72.subspan(40, 16), kCellPayloadLen, kForwardCellsAhead);
-  backward_cipher_ = crypto::AesCtrKeystream(key_material72.subspan(56, 16), kCellPayloadLen, kBackwardCellsAhead);
+  forward_cipher_ =
+      crypto::AesCtrKeystream(key_material72.subspan(40, 16), kCellPayloadLen, kForwardCellsAhead, kBufferAfterCells);
+  backward_cipher_ =
+      crypto::AesCtrKeystream(key_material72.subspan(56, 16), kCellPayloadLen, kBackwardCellsAhead, kBufferAfterCells);
 }
 
 void ClientCircuitCrypto::add_hop(HopCrypto hop) { hops_.push_back(std::move(hop)); }
@@ -35,35 +37,46 @@ RelayDigest ClientCircuitCrypto::encrypt_outbound(CellPayload &payload, size_t t
   const RelayDigest d = dest.forward_digest_.finish();
   std::memcpy(p + kRelayDigestOffset, d.data(), 4);
   // Every layer from the target's down to the guard's, in one pass over the
-  // payload (CTR layers are XORs, so their order does not matter).
+  // payload where the keystreams are buffered (CTR layers are XORs, so
+  // their order does not matter).
   std::array<const uint8_t *, kLayersPerPass> ks;
-  for (size_t i = 0; i <= target; i += kLayersPerPass) {
-    size_t n = std::min(kLayersPerPass, target + 1 - i);
-    for (size_t j = 0; j < n; ++j) ks[j] = hops_[i + j].forward_cipher_.next_block();
-    crypto::xor_keystreams(p, ks.data(), n, kCellPayloadLen);
+  size_t n = 0;
+  for (size_t i = 0; i <= target; ++i) {
+    if (n == kLayersPerPass) {
+      crypto::xor_keystreams(p, ks.data(), n, kCellPayloadLen);
+      n = 0;
+    }
+    if (const uint8_t *k = hops_[i].forward_cipher_.next_block(p)) ks[n++] = k;
   }
+  crypto::xor_keystreams(p, ks.data(), n, kCellPayloadLen);
   return d;
 }
 
 Result<size_t> ClientCircuitCrypto::decrypt_inbound(PayloadSpan payload, RelayDigest *digest_out) {
   uint8_t *p = payload.data();
-  // Layers are peeled from the guard's on (§5.5.3), but a layer only needs
-  // to be applied to the whole payload once a hop might recognize the cell:
-  // until then only the two recognized bytes are followed, and the pending
-  // layers' keystreams are XORed in together, in one pass.
+  // Layers are peeled from the guard's on (§5.5.3), but a buffered layer
+  // only needs to be applied to the whole payload once a hop might
+  // recognize the cell: until then only the two recognized bytes are
+  // followed (r0, r1: the payload's with every layer so far, applied or
+  // pending), and the pending layers' keystreams go in together, in one pass.
   std::array<const uint8_t *, kLayersPerPass> pending;
   size_t n_pending = 0;
   uint8_t r0 = p[kRelayRecognizedOffset], r1 = p[kRelayRecognizedOffset + 1];
   for (size_t i = 0; i < hops_.size(); ++i) {
     HopCrypto &hop = hops_[i];
-    const uint8_t *k = hop.backward_cipher_.next_block();
     if (n_pending == kLayersPerPass) {
       crypto::xor_keystreams(p, pending.data(), n_pending, kCellPayloadLen);
       n_pending = 0;
     }
-    pending[n_pending++] = k;
-    r0 ^= k[kRelayRecognizedOffset];
-    r1 ^= k[kRelayRecognizedOffset + 1];
+    const uint8_t b0 = p[kRelayRecognizedOffset], b1 = p[kRelayRecognizedOffset + 1];
+    if (const uint8_t *k = hop.backward_cipher_.next_block(p)) {
+      pending[n_pending++] = k;
+      r0 ^= k[kRelayRecognizedOffset];
+      r1 ^= k[kRelayRecognizedOffset + 1];
+    } else {  // applied in place
+      r0 ^= p[kRelayRecognizedOffset] ^ b0;
+      r1 ^= p[kRelayRecognizedOffset + 1] ^ b1;
+    }
     if ((r0 | r1) != 0) continue;
     crypto::xor_keystreams(p, pending.data(), n_pending, kCellPayloadLen);
     n_pending = 0;

@@ -28,12 +28,16 @@ class HopCrypto {
   HopCrypto(HopCrypto &&) noexcept = default;
   HopCrypto &operator=(HopCrypto &&) noexcept = default;
 
- private:
-  friend class ClientCircuitCrypto;
-  // Relay payloads are always 509 bytes: the keystream is made a few cells
-  // ahead (more inbound, where downloads put the load).
+  // Relay payloads are always 509 bytes: once a direction carries data, its
+  // keystream is made a few cells ahead (more inbound, where downloads put
+  // the load).
   static constexpr size_t kForwardCellsAhead = 2;
   static constexpr size_t kBackwardCellsAhead = 4;
+  // A direction that has carried this many cells is carrying data.
+  static constexpr uint32_t kBufferAfterCells = 16;
+
+ private:
+  friend class ClientCircuitCrypto;
   crypto::AesCtrKeystream forward_cipher_;   // Kf
   crypto::AesCtrKeystream backward_cipher_;  // Kb
   crypto::Sha1State forward_digest_;   // seeded with Df

@@ -160,16 +160,28 @@ void AesCtr::apply(MutableByteSpan data) {
     fatal("AES update");
 }
 
-AesCtrKeystream::AesCtrKeystream(ByteSpan key16, size_t block_len, size_t blocks_ahead)
+AesCtrKeystream::AesCtrKeystream(ByteSpan key16, size_t block_len, size_t blocks_ahead, uint32_t buffer_after)
     : ctx_(EVP_CIPHER_CTX_new()),
-      buf_(new uint8_t[block_len * blocks_ahead], WipeFree{block_len * blocks_ahead}),
       block_len_(block_len),
       len_(block_len * blocks_ahead),
-      pos_(len_) {
+      pos_(len_),
+      unbuffered_left_(buffer_after) {
   if (key16.size() != 16 || block_len == 0 || blocks_ahead == 0) fatal("AesCtrKeystream parameters");
   const uint8_t zero_iv[16] = {0};
   if (!ctx_ || EVP_EncryptInit_ex(ctx_.get(), EVP_aes_128_ctr(), nullptr, key16.data(), zero_iv) != 1)
     fatal("AES init");
+}
+
+bool AesCtrKeystream::start_buffering(uint8_t *block) {
+  if (unbuffered_left_ > 0) {
+    --unbuffered_left_;
+    int outl = 0;
+    if (EVP_EncryptUpdate(ctx_.get(), block, &outl, block, static_cast<int>(block_len_)) != 1) fatal("AES update");
+    return false;
+  }
+  buf_ = std::unique_ptr<uint8_t[], WipeFree>(new uint8_t[len_], WipeFree{len_});
+  pos_ = len_;  // the next block refills
+  return true;
 }
 
 void AesCtrKeystream::refill() {

@@ -91,26 +91,33 @@ class AesCtr {
 };
 
 // AES-CTR for fixed-size blocks of one length (tor1's 509-byte relay cell
-// payloads): the keystream is made ahead, `blocks_ahead` blocks per OpenSSL
-// call, so each block costs a pointer bump instead of an EVP call with its
-// partial-AES-block bookkeeping, and several layers' keystreams can be
-// XORed into a payload in one pass (xor_keystreams). The same stream as
-// AesCtr over the concatenated blocks. The buffer is wiped when freed.
+// payloads). Once a stream has carried `buffer_after` blocks, its keystream
+// is made ahead, `blocks_ahead` blocks per OpenSSL call, so each block costs
+// a pointer bump instead of an EVP call with its partial-AES-block
+// bookkeeping, and several layers' keystreams can be XORed into a payload in
+// one pass (xor_keystreams). Before that (most circuits carry a few cells:
+// a build, one small fetch) no buffer is held: each block is XORed in place.
+// Either way the same stream as AesCtr over the concatenated blocks. The
+// buffer is wiped when freed.
 class AesCtrKeystream {
  public:
   AesCtrKeystream() = default;
-  AesCtrKeystream(ByteSpan key16, size_t block_len, size_t blocks_ahead);
+  AesCtrKeystream(ByteSpan key16, size_t block_len, size_t blocks_ahead, uint32_t buffer_after);
   AesCtrKeystream(AesCtrKeystream &&) noexcept = default;
   AesCtrKeystream &operator=(AesCtrKeystream &&) noexcept = default;
-  // The keystream for the next block (block_len bytes); valid until the
-  // next call.
-  const uint8_t *next_block() {
+  // Takes the keystream for the next block (block_len bytes at `block`).
+  // Buffered: returns it, valid until the next call, for the caller to XOR
+  // into the block (in any order with other layers: XOR commutes).
+  // Otherwise XORs it into `block` at once and returns nullptr.
+  const uint8_t *next_block(uint8_t *block) {
+    if (!buf_ && !start_buffering(block)) return nullptr;
     if (pos_ == len_) refill();
     const uint8_t *k = buf_.get() + pos_;
     pos_ += block_len_;
     return k;
   }
   size_t block_len() const { return block_len_; }
+  bool buffered() const { return buf_ != nullptr; }
   bool valid() const { return ctx_ != nullptr; }
 
  private:
@@ -118,10 +125,13 @@ class AesCtrKeystream {
     size_t len;
     void operator()(uint8_t *p) const;
   };
+  // Below the threshold: applies the keystream to `block`, returns false.
+  bool start_buffering(uint8_t *block);
   void refill();
   std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree> ctx_;
   std::unique_ptr<uint8_t[], WipeFree> buf_{nullptr, WipeFree{0}};
   size_t block_len_ = 0, len_ = 0, pos_ = 0;
+  uint32_t unbuffered_left_ = 0;
 };
 
 // data[i] ^= ks[0][i] ^ ... ^ ks[n-1][i] for i < len: up to three streams

@@ -83,22 +83,30 @@ TEST(Aes, CtrKeystreamContinuesAcrossCalls) {
 }
 
 TEST(Aes, KeystreamBlocksAreTheCtrStream) {
-  // tor1's layers: AES-128-CTR from a zero IV. Blocks made ahead, any
-  // number per refill, are the same stream as AesCtr over the whole run.
+  // tor1's layers: AES-128-CTR from a zero IV. Blocks XORed in place at
+  // first, then made ahead, any number per refill, are the same stream as
+  // AesCtr over the whole run.
   auto key = *hex_decode("2b7e151628aed2a6abf7158809cf4f3c");
-  for (size_t ahead : {1, 3, 4}) {
-    AesCtr reference(key);
-    AesCtrKeystream ks(key, 509, ahead);
-    for (int block = 0; block < 11; ++block) {
-      Bytes want(509, 0);
-      reference.apply(want);
-      const uint8_t *got = ks.next_block();
-      ASSERT_TRUE(std::equal(want.begin(), want.end(), got)) << "ahead " << ahead << ", block " << block;
+  for (uint32_t buffer_after : {0u, 1u, 5u}) {
+    for (size_t ahead : {1, 3, 4}) {
+      AesCtr reference(key);
+      AesCtrKeystream ks(key, 509, ahead, buffer_after);
+      for (uint32_t block = 0; block < 13; ++block) {
+        Bytes want(509, 0x5a), got(509, 0x5a);
+        reference.apply(want);
+        const uint8_t *k = ks.next_block(got.data());
+        EXPECT_EQ(k != nullptr, block >= buffer_after);
+        EXPECT_EQ(ks.buffered(), block >= buffer_after);
+        if (k)
+          for (size_t i = 0; i < got.size(); ++i) got[i] ^= k[i];
+        ASSERT_EQ(got, want) << "buffer after " << buffer_after << ", ahead " << ahead << ", block " << block;
+      }
     }
   }
   // The first bytes against an independent value: AES-128(key, 0^128).
-  AesCtrKeystream ks(key, 16, 1);
-  EXPECT_EQ(hexs(ByteSpan(ks.next_block(), 16)), "7df76b0c1ab899b33e42f047b91b546f");
+  AesCtrKeystream ks(key, 16, 1, 0);
+  uint8_t unused[16];
+  EXPECT_EQ(hexs(ByteSpan(ks.next_block(unused), 16)), "7df76b0c1ab899b33e42f047b91b546f");
 }
 
 TEST(Aes, XorKeystreamsEqualsOneLayerAtATime) {
