@@ -113,6 +113,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   size_t in_start_ = 0;
   Bytes out_;
   Bytes writing_;          // handed to SSL_write_ex, from write_off_ on
+  size_t last_drain_ = 0;  // bytes the reader's previous drain took (read_loop)
   size_t write_off_ = 0;
   bool flush_posted_ = false;
   bool writer_waiting_ = false;  // the socket was full: a wait for writability is pending
