@@ -116,9 +116,7 @@ class AesCtrKeystream {
     pos_ += block_len_;
     return k;
   }
-  size_t block_len() const { return block_len_; }
   bool buffered() const { return buf_ != nullptr; }
-  bool valid() const { return ctx_ != nullptr; }
 
  private:
   struct WipeFree {
