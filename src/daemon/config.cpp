@@ -2,11 +2,11 @@
 
 #include <arpa/inet.h>
 
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <optional>
+
+#include "util/file.h"
 
 namespace tc::config {
 
@@ -293,24 +293,14 @@ Result<TorConfig> parse_text(std::string_view text, std::string_view name) {
 }
 
 Result<TorConfig> load_file(const std::string &path) {
-  // stdio, not iostreams: torclientd links no locale machinery for this.
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f) return Error(ErrorKind::kIo, "cannot open config file " + path + ": " + std::strerror(errno));
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
-    text.append(buf, n);
-    if (text.size() > kMaxConfigFileSize) {
-      std::fclose(f);
+  auto text = read_file(path, kMaxConfigFileSize);
+  if (!text) {
+    if (text.error().kind() == ErrorKind::kExhausted)
       return Error(ErrorKind::kInvalidArgument, "config file " + path + " is larger than " +
                                                     std::to_string(kMaxConfigFileSize) + " bytes");
-    }
+    return std::move(text).error().context("cannot read config file");
   }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return Error(ErrorKind::kIo, "cannot read config file " + path);
-  return parse_text(text, path);
+  return parse_text(*text, path);
 }
 
 }  // namespace tc::config

@@ -15,6 +15,7 @@
 #include "path/cbt.h"
 #include "path/guards.h"
 #include "runtime/directory.h"
+#include "util/file.h"
 #include "util/log.h"
 
 namespace tc::runtime {

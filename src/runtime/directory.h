@@ -95,8 +95,4 @@ class Directory {
   int failures_ = 0;
 };
 
-// Writes `data` to `path` atomically (temporary file, fsync, rename), mode 0600.
-Status write_file_atomic(const std::string &path, std::string_view data);
-Result<std::string> read_file(const std::string &path, size_t max_size = 64u << 20);
-
 }  // namespace tc::runtime

@@ -239,7 +239,23 @@ TEST(Config, LoadFile) {
   std::remove(path.c_str());
   auto missing = load_file(path);
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error().kind(), ErrorKind::kIo);
+  EXPECT_EQ(missing.error().kind(), ErrorKind::kNotFound);
+  EXPECT_NE(missing.error().message().find(path), std::string::npos) << missing.error().message();
+}
+
+// A config file is a few KB: one over 1 MiB is refused, not read into memory.
+TEST(Config, LoadFileRefusesHugeFiles) {
+  std::string path = ::testing::TempDir() + "tc_config_huge.conf";
+  {
+    std::ofstream f(path);
+    f << kGood;
+    f << std::string((1u << 20) + 1, '#');
+  }
+  auto r = load_file(path);
+  std::remove(path.c_str());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("larger than 1048576 bytes"), std::string::npos) << r.error().message();
 }
 
 // Nothing in this repository that runs a client (scripts, the demo, the
