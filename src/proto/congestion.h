@@ -149,7 +149,7 @@ class StreamXonXoff {
   uint32_t xon_rate_kbps() const { return rate_last_sent_; }
 
  private:
-  Send decide_xon(uint64_t drained, uint64_t buffered, uint64_t now_usec);
+  Send decide_xon(uint64_t drained, uint64_t buffered, LazyUsec now);
   bool rate_changed() const;
   Send sent_xon() {
     rate_last_sent_ = ewma_drain_rate_;
