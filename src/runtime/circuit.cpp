@@ -105,6 +105,18 @@ void TorStream::failed(Error e) {
   wake();
 }
 
+uint32_t TorStream::xoffs_sent() const {
+  auto c = circ_.lock();
+  const proto::StreamFlow *f = c ? c->circ_.stream(id_) : nullptr;
+  return f ? f->xoffs_sent : 0;
+}
+
+uint32_t TorStream::xons_sent() const {
+  auto c = circ_.lock();
+  const proto::StreamFlow *f = c ? c->circ_.stream(id_) : nullptr;
+  return f ? f->xons_sent : 0;
+}
+
 size_t TorStream::read_now(MutableByteSpan buf) {
   size_t n = inbound_.read(buf);
   if (n == 0) return 0;

@@ -55,6 +55,10 @@ class TorStream : public std::enable_shared_from_this<TorStream> {
 
   uint64_t bytes_in() const { return bytes_in_; }
   uint64_t bytes_out() const { return bytes_out_; }
+  // XOFFs and XONs we sent on this stream (congestion control), for logs
+  // and tests; 0 once the stream is gone from its circuit.
+  uint32_t xoffs_sent() const;
+  uint32_t xons_sent() const;
   // Called whenever the stream becomes readable, writable or ends.
   void set_notify(std::function<void()> fn) { notify_ = std::move(fn); }
 

@@ -426,6 +426,63 @@ TEST_F(Core, CongestionControlStalledReaderIsBounded) {
   EXPECT_EQ(r->f.sha256, g_net.files["100M"].sha256);
 }
 
+// The XOFF goes out once the buffer is over the limit, whether or not more
+// data comes after: here the server sends just over the limit and keeps the
+// connection open (HTTP/1.1), and the reader does not read. Reading it all
+// answers with one XON.
+TEST_F(Core, CongestionControlXoffWhenOverTheLimitAndNoMoreDataComes) {
+  struct Out {
+    size_t limit = 0, total = 0, buffered = 0;
+    uint32_t xoffs = 0, xons = 0, xoffs_after = 0, xons_after = 0;
+    size_t read = 0;
+  };
+  auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
+    auto ex = co_await asio::this_coro::executor;
+    auto tls = make_tls_context();
+    auto d = co_await bootstrap(ex);
+    if (!d) co_return d.error();
+    auto cc = cc_params(*(*d)->netdir());
+    auto circ = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port), proto::HandshakeType::kNtor, cc);
+    if (!circ) co_return circ.error();
+    if (!(*circ)->congestion_control()) co_return Error(ErrorKind::kProtocol, "no congestion control negotiated");
+    auto s = co_await (*circ)->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
+    if (!s) co_return s.error();
+    const size_t body = cc.xoff_client_bytes + 20000;
+    std::string req = "GET /bytes/" + std::to_string(body) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    auto st = co_await (*s)->write(as_bytes(req));
+    if (!st) co_return st.error();
+    Out o;
+    o.limit = cc.xoff_client_bytes;
+    // Wait (reading nothing) until the whole response is here.
+    for (int i = 0; i < 300 && (*s)->readable_bytes() < body; ++i) co_await sleep_for(20ms);
+    o.total = (*s)->readable_bytes();
+    // Nothing more comes.
+    co_await sleep_for(300ms);
+    o.buffered = (*s)->readable_bytes();
+    o.xoffs = (*s)->xoffs_sent();
+    o.xons = (*s)->xons_sent();
+    // Reading everything answers with one XON.
+    std::vector<uint8_t> buf(65536);
+    while ((*s)->readable_bytes() > 0) o.read += (*s)->read_now(buf);
+    co_await sleep_for(50ms);
+    o.xoffs_after = (*s)->xoffs_sent();
+    o.xons_after = (*s)->xons_sent();
+    (*s)->close();
+    finish(*circ);
+    co_return o;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  std::printf("response %zu bytes buffered; XOFF %u, XON %u; after reading %zu: XOFF %u, XON %u\n", r->total,
+              r->xoffs, r->xons, r->read, r->xoffs_after, r->xons_after);
+  EXPECT_GT(r->total, r->limit);
+  EXPECT_EQ(r->buffered, r->total);  // the response was complete: nothing came after it
+  EXPECT_EQ(r->xoffs, 1u);
+  EXPECT_EQ(r->xons, 0u);
+  EXPECT_EQ(r->read, r->total);
+  EXPECT_EQ(r->xoffs_after, 1u);
+  EXPECT_EQ(r->xons_after, 1u);
+}
+
 TEST_F(Core, ChannelToRelayUnderWrongIdentityIsRefused) {
   auto r = run<Result<std::shared_ptr<Channel>>>([]() -> awaitable<Result<std::shared_ptr<Channel>>> {
     auto ex = co_await asio::this_coro::executor;
