@@ -96,6 +96,22 @@ awaitable<Result<std::shared_ptr<TorCircuit>>> build(asio::ssl::context &tls, co
   co_return co_await TorCircuit::build(*ch, hops, type, 15000ms, cc);
 }
 
+// A circuit to the web server's exit with congestion control negotiated
+// (prop 324), and the parameters it was built with. `tls` must outlive it.
+struct CcCircuit {
+  std::shared_ptr<TorCircuit> circ;
+  proto::CcParams cc;
+};
+awaitable<Result<CcCircuit>> build_cc_circuit(asio::ssl::context &tls) {
+  auto d = co_await bootstrap(co_await asio::this_coro::executor);
+  if (!d) co_return d.error();
+  auto cc = cc_params(*(*d)->netdir());
+  auto circ = co_await build(tls, pick_path(*(*d)->netdir(), g_net.http_port), proto::HandshakeType::kNtor, cc);
+  if (!circ) co_return circ.error();
+  if (!(*circ)->congestion_control()) co_return Error(ErrorKind::kProtocol, "no congestion control negotiated");
+  co_return CcCircuit{*circ, cc};
+}
+
 awaitable<void> sleep_for(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   co_await t.async_wait(asio::use_awaitable);
@@ -364,17 +380,13 @@ TEST_F(Core, CongestionControlStalledReaderIsBounded) {
     size_t xoff_limit = 0;
   };
   auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
-    auto ex = co_await asio::this_coro::executor;
     auto tls = make_tls_context();
-    auto d = co_await bootstrap(ex);
-    if (!d) co_return d.error();
-    auto cc = cc_params(*(*d)->netdir());
-    auto circ = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port), proto::HandshakeType::kNtor, cc);
-    if (!circ) co_return circ.error();
-    if (!(*circ)->congestion_control()) co_return Error(ErrorKind::kProtocol, "no congestion control negotiated");
+    auto built = co_await build_cc_circuit(*tls);
+    if (!built) co_return built.error();
+    auto [circ, cc] = *built;
     Out o;
     o.xoff_limit = cc.xoff_client_bytes;
-    auto s = co_await (*circ)->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
+    auto s = co_await circ->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
     if (!s) co_return s.error();
     std::string req = "GET /100M HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
     auto st = co_await (*s)->write(as_bytes(req));
@@ -410,7 +422,7 @@ TEST_F(Core, CongestionControlStalledReaderIsBounded) {
     }
     (*s)->close();
     o.f.sha256 = hex_encode(h.peek());
-    finish(*circ);
+    finish(circ);
     co_return o;
   });
   ASSERT_TRUE(r.ok()) << r.error().message();
@@ -437,15 +449,11 @@ TEST_F(Core, CongestionControlXoffWhenOverTheLimitAndNoMoreDataComes) {
     size_t read = 0;
   };
   auto r = run<Result<Out>>([]() -> awaitable<Result<Out>> {
-    auto ex = co_await asio::this_coro::executor;
     auto tls = make_tls_context();
-    auto d = co_await bootstrap(ex);
-    if (!d) co_return d.error();
-    auto cc = cc_params(*(*d)->netdir());
-    auto circ = co_await build(*tls, pick_path(*(*d)->netdir(), g_net.http_port), proto::HandshakeType::kNtor, cc);
-    if (!circ) co_return circ.error();
-    if (!(*circ)->congestion_control()) co_return Error(ErrorKind::kProtocol, "no congestion control negotiated");
-    auto s = co_await (*circ)->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
+    auto built = co_await build_cc_circuit(*tls);
+    if (!built) co_return built.error();
+    auto [circ, cc] = *built;
+    auto s = co_await circ->open_stream("127.0.0.1", g_net.http_port, 0, 30000ms);
     if (!s) co_return s.error();
     const size_t body = cc.xoff_client_bytes + 20000;
     std::string req = "GET /bytes/" + std::to_string(body) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -468,7 +476,7 @@ TEST_F(Core, CongestionControlXoffWhenOverTheLimitAndNoMoreDataComes) {
     o.xoffs_after = (*s)->xoffs_sent();
     o.xons_after = (*s)->xons_sent();
     (*s)->close();
-    finish(*circ);
+    finish(circ);
     co_return o;
   });
   ASSERT_TRUE(r.ok()) << r.error().message();
