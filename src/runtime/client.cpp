@@ -174,6 +174,9 @@ struct TorClient::Impl {
 
   // ---- channels ----
   awaitable<Result<std::shared_ptr<Channel>>> get_channel(const proto::RelayTarget &t) {
+    // shutdown() closed every channel: a build still in flight must not
+    // open new ones (it did, and finished circuits after SIGTERM).
+    if (stopping) co_return Error(ErrorKind::kClosed, "client is shutting down");
     for (;;) {
       if (auto it = channels.find(t.rsa_id); it != channels.end()) {
         if (it->second->is_open()) co_return it->second;
@@ -190,6 +193,10 @@ struct TorClient::Impl {
     ChannelTarget ct{t.nickname, addr_string(t.ipv4), t.or_port, t.rsa_id, t.ed_id};
     auto ch = co_await Channel::open(owner.io_.get_executor(), *owner.tls_, ct, kChannelTimeout);
     channels_opening.erase(t.rsa_id);
+    if (ch && stopping) {
+      (*ch)->close(Error(ErrorKind::kClosed, "client shutting down"));
+      ch = Error(ErrorKind::kClosed, "client is shutting down");
+    }
     if (ch) channels[t.rsa_id] = *ch;
     ev->notify_all();
     co_return ch;
@@ -225,6 +232,7 @@ struct TorClient::Impl {
     }
     const size_t remembered = failed.size();  // failed[0, remembered): from earlier builds
     for (int attempt = 0; attempt < 3; ++attempt) {
+      if (stopping) co_return Error(ErrorKind::kClosed, "client is shutting down");
       auto rng = path::system_random();
       auto exit = nd->choose_exit(port ? port : 80, rng, failed);
       if (!exit && remembered > 0) {
@@ -258,6 +266,11 @@ struct TorClient::Impl {
         r2 = std::move(b);
       } else {
         r = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
+      }
+      if (r && stopping) {
+        r->circ->destroy(0);
+        if (r2 && *r2) (*r2)->circ->destroy(0);
+        co_return Error(ErrorKind::kClosed, "client is shutting down");
       }
       if (r) {
         r->exit_id = (*exit)->id();
@@ -368,6 +381,10 @@ struct TorClient::Impl {
         return nd->consensus().param(n, d, lo, hi);
       });
     auto circ = co_await TorCircuit::build(*ch, hops, cfg.handshake, cbt.timeout(), cc);
+    if (circ && stopping) {
+      (*circ)->destroy(0);
+      co_return Error(ErrorKind::kClosed, "client is shutting down");
+    }
     if (!circ) {
       if (circ.error().kind() == ErrorKind::kTimeout) cbt.add_timeout();
       co_return std::move(circ).error();
@@ -537,6 +554,7 @@ struct TorClient::Impl {
       // isolation group stays on it (C tor builds its first circuit plain,
       // which saves the link round trip but leaves that group one leg).
       auto c = co_await build_circuit(0, conflux_set_allowed());
+      if (stopping) break;
       if (!c) {
         bootstrap_error = c.error();
         LOG_WARN("bootstrap: first circuit failed: %s", c.error().message().c_str());
@@ -688,6 +706,10 @@ awaitable<Status> TorClient::wait_bootstrapped(std::chrono::milliseconds timeout
 }
 
 awaitable<Result<std::shared_ptr<TorStream>>> TorClient::connect(std::string host, uint16_t port, IsolationKey iso) {
+  const auto bootstrap_wait_from = Clock::now();
+  auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+  };
   TC_CO_TRY_VOID(co_await wait_bootstrapped(std::chrono::seconds(60)));
   impl_->predicted_ports[port] = Clock::now();
   std::vector<uint32_t> tried;
@@ -695,10 +717,19 @@ awaitable<Result<std::shared_ptr<TorStream>>> TorClient::connect(std::string hos
   // IPv6 literals need the exit's permission to use IPv6 (§6.2 flags).
   uint32_t flags = host.find(':') != std::string::npos ? 1u : 0u;
   for (int attempt = 0; attempt < kConnectAttempts; ++attempt) {
+    const auto asked = Clock::now();
     auto circ = co_await impl_->circuit_for(port, iso, tried);
     if (!circ) co_return std::move(circ).error();
+    const auto got_circuit = Clock::now();
     auto s = co_await (*circ)->open_stream(host, port, flags, kStreamTimeout);
-    if (s) co_return s;
+    if (s) {
+      // Where a stream's wait went: for a circuit, then BEGIN to CONNECTED.
+      LOG_DEBUG("circuit %08x: stream open after %lld ms (circuit %lld ms, BEGIN..CONNECTED %lld ms)", (*circ)->id(),
+                static_cast<long long>(ms_since(bootstrap_wait_from)),
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(got_circuit - asked).count()),
+                static_cast<long long>(ms_since(got_circuit)));
+      co_return s;
+    }
     last = s.error();
     tried.push_back((*circ)->id());
     // tor-spec §6.3: some refusals are worth another exit (its policy, its
