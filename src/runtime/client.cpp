@@ -276,6 +276,10 @@ struct TorClient::Impl {
         r->exit_id = (*exit)->id();
         r->conflux_build = conflux;
         auto linked = co_await link_second_leg(*r, std::move(r2));
+        if (stopping) {
+          r->circ->destroy(0);  // a linked set's primary takes its legs along
+          co_return Error(ErrorKind::kClosed, "client is shutting down");
+        }
         if (linked) {
           circuits.push_back(*r);
           co_return r;
