@@ -375,7 +375,8 @@ struct TorClient::Impl {
     auto ch = co_await get_channel(hops[0]);
     const auto channel_wait = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - launched);
     if (!ch) {
-      mark_guard(hops[0].rsa_id, false);
+      // A channel refused because we are stopping says nothing of the guard.
+      if (!stopping) mark_guard(hops[0].rsa_id, false);
       co_return std::move(ch).error();
     }
     mark_guard(hops[0].rsa_id, true);
