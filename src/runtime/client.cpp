@@ -267,17 +267,14 @@ struct TorClient::Impl {
       } else {
         r = co_await build_on_path(std::move(hops), /*add_to_pool=*/false);
       }
-      if (r && stopping) {
-        r->circ->destroy(0);
-        if (r2 && *r2) (*r2)->circ->destroy(0);
-        co_return Error(ErrorKind::kClosed, "client is shutting down");
-      }
       if (r) {
         r->exit_id = (*exit)->id();
         r->conflux_build = conflux;
         auto linked = co_await link_second_leg(*r, std::move(r2));
         if (stopping) {
-          r->circ->destroy(0);  // a linked set's primary takes its legs along
+          // Shutdown closed the channels: a second leg was closed in
+          // link_second_leg, and a linked set's primary takes its legs along.
+          r->circ->destroy(0);
           co_return Error(ErrorKind::kClosed, "client is shutting down");
         }
         if (linked) {
@@ -711,9 +708,9 @@ awaitable<Status> TorClient::wait_bootstrapped(std::chrono::milliseconds timeout
 }
 
 awaitable<Result<std::shared_ptr<TorStream>>> TorClient::connect(std::string host, uint16_t port, IsolationKey iso) {
-  const auto bootstrap_wait_from = Clock::now();
-  auto ms_since = [](Clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+  const auto started = Clock::now();
+  auto ms = [](Clock::duration d) {
+    return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
   };
   TC_CO_TRY_VOID(co_await wait_bootstrapped(std::chrono::seconds(60)));
   impl_->predicted_ports[port] = Clock::now();
@@ -729,10 +726,9 @@ awaitable<Result<std::shared_ptr<TorStream>>> TorClient::connect(std::string hos
     auto s = co_await (*circ)->open_stream(host, port, flags, kStreamTimeout);
     if (s) {
       // Where a stream's wait went: for a circuit, then BEGIN to CONNECTED.
+      const auto now = Clock::now();
       LOG_DEBUG("circuit %08x: stream open after %lld ms (circuit %lld ms, BEGIN..CONNECTED %lld ms)", (*circ)->id(),
-                static_cast<long long>(ms_since(bootstrap_wait_from)),
-                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(got_circuit - asked).count()),
-                static_cast<long long>(ms_since(got_circuit)));
+                ms(now - started), ms(got_circuit - asked), ms(now - got_circuit));
       co_return s;
     }
     last = s.error();
