@@ -71,7 +71,13 @@ for t in $TARGETS; do
   [ -z "$execs" ] && execs=$(grep -aoE '^#[0-9]+' "$log" | tail -1 | tr -d '#')
   cov=$(grep -ao 'cov: [0-9]*' "$log" | tail -1)
   done_line=$(grep -aE '^Done [0-9]+ runs' "$log" | tail -1)
-  if [ $rc -ne 0 ]; then
+  if [ $rc -eq 77 ] && [ "$(ls "$art" | wc -l)" -eq "$before" ] && grep -aq '^fuzz: skipped:' "$log"; then
+    # The target needs ../shared/testdata and it is not there: it says so
+    # and exits 77, which the replay tests declare as SKIP_RETURN_CODE.
+    # (libFuzzer's own error exit code is 77 too, hence the log check.)
+    echo "   skipped: $(grep -a 'fuzz: skipped:' "$log" | head -1 | sed 's/^fuzz: skipped: //')"
+    summary+=$(printf '%-22s %12s  %-10s skipped\n' "$t" "-" "")$'\n'
+  elif [ $rc -ne 0 ]; then
     failed=1
     echo "   CRASH (rc=$rc): see $log; inputs: $(ls "$art" | tr '\n' ' ')"
     grep -aE 'ERROR: |SUMMARY: |FUZZ_CHECK|runtime error' "$log" | sort | uniq -c | head -8 | sed 's/^/   /'
